@@ -1,0 +1,102 @@
+//! Built-in search spaces: their supernets and their architecture strings.
+//!
+//! A space is a [`SearchSpace`]: a supernet plus the parsing and printing of its architecture
+//! strings. To add one: write a module here implementing [`SearchSpace`], add its variants to
+//! [`NAMES`] and [`lookup`], and add it to the space conformance tests (`ir/tests/spaces.rs`).
+
+use rand::Rng;
+
+use crate::error::{IrError, Result};
+use crate::graph::Graph;
+use crate::select::{Config, Supernet};
+
+/// A search space: a supernet with named architecture strings.
+pub trait SearchSpace: Send + Sync {
+    /// Full name with variant, e.g. `nb201:cifar10`.
+    fn name(&self) -> &str;
+    /// One-line description with its source.
+    fn description(&self) -> &str;
+    /// The supernet.
+    fn supernet(&self) -> &Supernet;
+    /// Parses an architecture string to a configuration.
+    fn parse_arch(&self, arch: &str) -> Result<Config>;
+    /// Prints a configuration as an architecture string (the inverse of `parse_arch`).
+    fn format_arch(&self, config: &Config) -> String;
+
+    /// A configuration drawn uniformly at random.
+    fn sample(&self, rng: &mut dyn rand::RngCore) -> Config {
+        Config {
+            choices: self
+                .supernet()
+                .params()
+                .iter()
+                .map(|p| (p.name.clone(), rng.gen_range(0..p.options.len())))
+                .collect(),
+        }
+    }
+
+    /// The concrete subnet of an architecture string, with `meta.space` and `meta.arch` set.
+    fn subnet(&self, arch: &str) -> Result<Graph> {
+        let cfg = self.parse_arch(arch)?;
+        self.subnet_of(&cfg)
+    }
+
+    /// The concrete subnet of a configuration, with `meta.space` and `meta.arch` set.
+    fn subnet_of(&self, config: &Config) -> Result<Graph> {
+        let mut g = self.supernet().select(config)?;
+        g.meta.insert("space".into(), self.name().to_string());
+        g.meta.insert("arch".into(), self.format_arch(config));
+        Ok(g)
+    }
+}
+
+/// Every built-in space name, variants included.
+pub const NAMES: &[&str] = &[];
+
+/// Looks a built-in space up by name (`family:variant`; the family alone picks its first
+/// variant).
+pub fn lookup(name: &str) -> Result<Box<dyn SearchSpace>> {
+    Err(IrError::UnknownSpace(name.to_string()))
+}
+
+/// Parses the generic architecture string form: option labels, one per parameter in
+/// declaration order, separated by `sep`; a label may also be given as its option index.
+/// Errors name the 1-based position.
+pub fn parse_labels(space: &str, graph: &Graph, arch: &str, sep: char) -> Result<Config> {
+    let parts: Vec<&str> = arch.split(sep).map(str::trim).collect();
+    let params = &graph.params;
+    if parts.len() != params.len() {
+        return Err(IrError::Arch {
+            space: space.into(),
+            message: format!("expected {} `{sep}`-separated entries, got {}", params.len(), parts.len()),
+        });
+    }
+    let mut cfg = Config::default();
+    for (pos, (part, p)) in parts.iter().zip(params).enumerate() {
+        let idx = p.options.iter().position(|o| o == part).or_else(|| {
+            part.parse::<usize>().ok().filter(|&i| i < p.options.len())
+        });
+        let idx = idx.ok_or_else(|| IrError::Arch {
+            space: space.into(),
+            message: format!(
+                "entry {} (`{}`) is `{part}`, expected one of {} or an index below {}",
+                pos + 1,
+                p.name,
+                p.options.join(", "),
+                p.options.len()
+            ),
+        })?;
+        cfg.choices.insert(p.name.clone(), idx);
+    }
+    Ok(cfg)
+}
+
+/// Prints the generic form parsed by [`parse_labels`].
+pub fn format_labels(graph: &Graph, config: &Config, sep: &str) -> String {
+    graph
+        .params
+        .iter()
+        .map(|p| config.choices.get(&p.name).map_or("?", |&i| p.options[i].as_str()))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
