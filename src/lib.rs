@@ -10,3 +10,4 @@ pub use nasc_codegen as codegen;
 pub use nasc_costmodel as costmodel;
 pub use nasc_ir as ir;
 pub use nasc_targets as targets;
+pub mod io;

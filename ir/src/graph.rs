@@ -102,11 +102,7 @@ impl Graph {
             } else {
                 format!("{lo} to {hi}")
             };
-            return Err(IrError::node(
-                &name,
-                op.name(),
-                format!("takes {expected} input(s), got {}", inputs.len()),
-            ));
+            return Err(IrError::node(&name, op.name(), format!("takes {expected} input(s), got {}", inputs.len())));
         }
         for &i in inputs {
             if i.index() >= self.graph.node_count() {
@@ -135,9 +131,7 @@ impl Graph {
         let name = name.into();
         let ids = inputs
             .iter()
-            .map(|i| {
-                self.find(i).ok_or_else(|| IrError::UnknownInput { node: name.clone(), input: i.to_string() })
-            })
+            .map(|i| self.find(i).ok_or_else(|| IrError::UnknownInput { node: name.clone(), input: i.to_string() }))
             .collect::<Result<Vec<_>>>()?;
         self.add(name, op, &ids)
     }
@@ -325,5 +319,42 @@ impl Graph {
             }
         }
         live
+    }
+
+    /// Mask (by node index) of the nodes computed when pulling `targets`: the targets and
+    /// all their ancestors.
+    pub fn ancestors_mask(&self, targets: &[NodeId]) -> Vec<bool> {
+        let mut mask = vec![false; self.len()];
+        for &t in targets {
+            mask[t.index()] = true;
+        }
+        for id in self.node_ids().rev() {
+            if mask[id.index()] {
+                for &i in self.inputs(id) {
+                    mask[i.index()] = true;
+                }
+            }
+        }
+        mask
+    }
+
+    /// Mask of the nodes that run only when gate `gate` is open: the ancestors of its body
+    /// input that no sink needs with the gate closed (other gates counted open).
+    pub fn gate_body_mask(&self, gate: NodeId) -> Vec<bool> {
+        let mut closed = vec![false; self.len()];
+        for id in self.node_ids().rev() {
+            if self.graph[id].op.is_sink() {
+                closed[id.index()] = true;
+            }
+            if closed[id.index()] {
+                for (port, &i) in self.inputs(id).iter().enumerate() {
+                    if !(id == gate && port == 1) {
+                        closed[i.index()] = true;
+                    }
+                }
+            }
+        }
+        let body = self.ancestors_mask(&[self.inputs(gate)[1]]);
+        body.iter().zip(&closed).map(|(&b, &c)| b && !c).collect()
     }
 }

@@ -331,10 +331,17 @@ impl ExitRule {
             ExitRule::MaxSoftmax => 1.0 / sum,
             ExitRule::Entropy => {
                 let log_sum = sum.ln();
-                -exps.iter().map(|&e| {
-                    let p = e / sum;
-                    if p > 0.0 { p * ((e.ln()) - log_sum) } else { 0.0 }
-                }).sum::<f32>()
+                -exps
+                    .iter()
+                    .map(|&e| {
+                        let p = e / sum;
+                        if p > 0.0 {
+                            p * ((e.ln()) - log_sum)
+                        } else {
+                            0.0
+                        }
+                    })
+                    .sum::<f32>()
             }
         }
     }

@@ -43,9 +43,8 @@ impl Supernet {
         }
         let max_opts = graph.params.iter().map(|p| p.options.len()).max().unwrap_or(1);
         for i in 0..max_opts {
-            let cfg = Config {
-                choices: graph.params.iter().map(|p| (p.name.clone(), i.min(p.options.len() - 1))).collect(),
-            };
+            let cfg =
+                Config { choices: graph.params.iter().map(|p| (p.name.clone(), i.min(p.options.len() - 1))).collect() };
             graph.select(&cfg)?.validate()?;
         }
         Ok(Supernet { graph })
@@ -81,7 +80,10 @@ impl Graph {
         for p in &self.params {
             match config.choices.get(&p.name) {
                 None => {
-                    return Err(IrError::Param { param: p.name.clone(), message: "has no value in the configuration".into() })
+                    return Err(IrError::Param {
+                        param: p.name.clone(),
+                        message: "has no value in the configuration".into(),
+                    })
                 }
                 Some(&i) if i >= p.options.len() => {
                     return Err(IrError::Param {

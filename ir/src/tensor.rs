@@ -44,12 +44,6 @@ impl Tensor {
         if self.shape != other.shape {
             return None;
         }
-        Some(
-            self.data
-                .iter()
-                .zip(&other.data)
-                .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
-                .fold(0.0, f32::max),
-        )
+        Some(self.data.iter().zip(&other.data).map(|(a, b)| (a - b).abs() / b.abs().max(1.0)).fold(0.0, f32::max))
     }
 }

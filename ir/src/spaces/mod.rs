@@ -73,9 +73,11 @@ pub fn parse_labels(space: &str, graph: &Graph, arch: &str, sep: char) -> Result
     }
     let mut cfg = Config::default();
     for (pos, (part, p)) in parts.iter().zip(params).enumerate() {
-        let idx = p.options.iter().position(|o| o == part).or_else(|| {
-            part.parse::<usize>().ok().filter(|&i| i < p.options.len())
-        });
+        let idx = p
+            .options
+            .iter()
+            .position(|o| o == part)
+            .or_else(|| part.parse::<usize>().ok().filter(|&i| i < p.options.len()));
         let idx = idx.ok_or_else(|| IrError::Arch {
             space: space.into(),
             message: format!(

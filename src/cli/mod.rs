@@ -1,0 +1,54 @@
+//! Subcommands of `nasc`.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+mod dot;
+mod model;
+// mod run;
+mod sample;
+mod show;
+mod spaces;
+
+/// nasc: hardware cost model and compiler backend for NAS of dynamic networks.
+#[derive(Parser, Debug)]
+#[command(name = "nasc", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the built-in search spaces.
+    Spaces(spaces::Options),
+    /// Sample a random subnet of a search space and print it (JSON) or its architecture string.
+    Sample(sample::Options),
+    /// Show a model's layers, shapes, MACs and parameters.
+    Show(show::Options),
+    /// Run a model with the reference interpreter on a `.npy` input.
+    // Run(run::Options),
+    /// Print a model or a whole supernet as Graphviz DOT.
+    Dot(dot::Options),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Spaces(o) => spaces::run(o),
+        Command::Sample(o) => sample::run(o),
+        Command::Show(o) => show::run(o),
+        // Command::Run(o) => run::run(o),
+        Command::Dot(o) => dot::run(o),
+    }
+}
+
+/// Prints a line of output, ignoring a closed pipe (`nasc … | head`).
+pub(crate) fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}

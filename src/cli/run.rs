@@ -1,0 +1,131 @@
+//! `nasc run`: run a model with the reference interpreter.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use nasc::ir::{interp, Tensor, Weights};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use super::model::ModelArgs;
+
+/// Options of `nasc run`.
+#[derive(Args, Debug)]
+pub struct Options {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Input tensor (`.npy`, float32, the model's input shape).
+    #[arg(long, value_name = "FILE.npy", required_unless_present = "random_input")]
+    input: Option<PathBuf>,
+    /// Use a random input drawn from N(0, 1)-like uniform noise with this seed instead of a file.
+    #[arg(long, value_name = "SEED", conflicts_with = "input")]
+    random_input: Option<u64>,
+    /// Seed of the generated weights (the same seed gives the same network everywhere).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write the output scores here (`.npy`).
+    #[arg(short, long, value_name = "OUT.npy")]
+    output: Option<PathBuf>,
+    /// Override an exit's threshold: `EXIT=θ` (exit node name), or `θ` for every exit.
+    #[arg(long = "threshold", value_name = "[EXIT=]θ")]
+    thresholds: Vec<String>,
+    /// Force a gate: `GATE=open` or `GATE=closed`.
+    #[arg(long = "gate", value_name = "GATE=open|closed")]
+    gates: Vec<String>,
+    /// Run to the final output; no exit fires.
+    #[arg(long)]
+    no_exits: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(o: Options) -> Result<()> {
+    let g = o.model.load_concrete()?;
+    let in_shape = g.infer_shapes()?[g.input_node()?.index()].clone();
+    let input = match (&o.input, o.random_input) {
+        (Some(p), _) => nasc::io::read_npy(p)?,
+        (None, Some(seed)) => {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            Tensor::from_fn(&in_shape, |_| rng.gen_range(-1.0..1.0))
+        }
+        (None, None) => bail!("give --input FILE.npy or --random-input SEED"),
+    };
+    if input.shape != in_shape {
+        bail!("input has shape {:?} but model `{}` takes {:?}", input.shape, g.name, in_shape);
+    }
+    let weights = Weights::random(&g, o.seed)?;
+    let mut opts = interp::RunOptions { disable_exits: o.no_exits, ..Default::default() };
+    let exit_names: Vec<String> = g.exits().iter().map(|&e| g.node(e).name.clone()).collect();
+    for t in &o.thresholds {
+        let (names, value): (Vec<String>, &str) = match t.split_once('=') {
+            Some((n, v)) => {
+                if !exit_names.iter().any(|e| e == n) {
+                    bail!("--threshold {t}: `{n}` is not an exit of the model (exits: {})", exit_names.join(", "));
+                }
+                (vec![n.to_string()], v)
+            }
+            None => (exit_names.clone(), t.as_str()),
+        };
+        let v: f32 = value.parse().ok().filter(|v: &f32| v.is_finite()).with_context(|| format!("--threshold {t}: `{value}` is not a number"))?;
+        for n in names {
+            opts.exit_thresholds.insert(n, v);
+        }
+    }
+    for gt in &o.gates {
+        let (n, v) = gt.split_once('=').with_context(|| format!("--gate {gt}: expected GATE=open|closed"))?;
+        let open = match v {
+            "open" => true,
+            "closed" => false,
+            _ => bail!("--gate {gt}: `{v}` is neither open nor closed"),
+        };
+        if !g.gates().iter().any(|&x| g.node(x).name == n) {
+            bail!("--gate {gt}: `{n}` is not a gate of the model");
+        }
+        opts.gates.insert(n.to_string(), open);
+    }
+    let r = interp::run(&g, &weights, &input, &opts)?;
+    let (argmax, max) = r
+        .output
+        .data
+        .iter()
+        .copied()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |a, (i, v)| if v > a.1 { (i, v) } else { a });
+    if let Some(p) = &o.output {
+        nasc::io::write_atomic(p, &nasc::io::npy_bytes(&r.output))?;
+    }
+    let n_exits = exit_names.len();
+    let executed = r.executed.iter().filter(|&&e| e).count();
+    if o.json {
+        let v = json!({
+            "model": g.name,
+            "exit_index": r.exit_index,
+            "exit_node": r.exit_node,
+            "exits": n_exits,
+            "gates_open": r.gates_open,
+            "nodes_executed": executed,
+            "nodes": g.len(),
+            "output_shape": r.output.shape,
+            "argmax": argmax,
+            "output": r.output.data,
+        });
+        return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+    }
+    let mut out = format!("model `{}`: ran {executed} of {} nodes\n", g.name, g.len());
+    out += &match &r.exit_node {
+        Some(n) => format!("exit taken: {} (`{n}`) of {n_exits} early exits\n", r.exit_index),
+        None => format!("exit taken: {} (final output; {n_exits} early exits did not fire)\n", r.exit_index),
+    };
+    if !r.gates_open.is_empty() {
+        let open = r.gates_open.values().filter(|&&v| v).count();
+        out += &format!("gates: {open} of {} open\n", r.gates_open.len());
+    }
+    out += &format!("output shape {:?}, argmax {argmax} (score {max:.4})\n", r.output.shape);
+    if let Some(p) = &o.output {
+        out += &format!("wrote {}\n", p.display());
+    }
+    super::emit(&out)
+}

@@ -1,0 +1,77 @@
+//! File IO for the CLI and library users: `.npy` tensors, graph files and atomic writes.
+//!
+//! Every reader names the file in its errors; every writer writes a temporary file next to
+//! the destination and renames it into place, so a failed command leaves no half-written
+//! output.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use nasc_ir::{Graph, Tensor};
+use npyz::WriterBuilder;
+
+/// Reads a `.npy` array of `float32` (or `float64`, converted) in C order.
+pub fn read_npy(path: &Path) -> Result<Tensor> {
+    let bytes = fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{}: not a .npy file", path.display()))?;
+    if npy.order() != npyz::Order::C {
+        bail!("{}: Fortran-order arrays are not supported; save with C order", path.display());
+    }
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let descr = npy.dtype().descr();
+    let data: Vec<f32> = match descr.as_str() {
+        "'<f4'" => npy.into_vec::<f32>().with_context(|| format!("{}: truncated data", path.display()))?,
+        "'<f8'" => npy
+            .into_vec::<f64>()
+            .with_context(|| format!("{}: truncated data", path.display()))?
+            .into_iter()
+            .map(|x| x as f32)
+            .collect(),
+        other => bail!("{}: dtype {other} is not supported (expected float32 or float64)", path.display()),
+    };
+    Tensor::new(shape.clone(), data).with_context(|| format!("{}: data does not match shape {shape:?}", path.display()))
+}
+
+/// Encodes a tensor as `.npy` (`<f4`, C order).
+pub fn npy_bytes(t: &Tensor) -> Vec<u8> {
+    let mut out = Vec::new();
+    let shape: Vec<u64> = t.shape.iter().map(|&d| d as u64).collect();
+    let mut w = npyz::WriteOptions::<f32>::new()
+        .default_dtype()
+        .shape(&shape)
+        .writer(&mut out)
+        .begin_nd()
+        .expect("writing to memory cannot fail");
+    w.extend(t.data.iter().copied()).expect("writing to memory cannot fail");
+    w.finish().expect("writing to memory cannot fail");
+    out
+}
+
+/// Writes bytes to `path` atomically (temporary file in the same directory, then rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
+    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("{}: cannot write", path.display()));
+    }
+    Ok(())
+}
+
+/// Reads a graph from its JSON file.
+pub fn read_graph(path: &Path) -> Result<Graph> {
+    let text = fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    Graph::from_json(&text).with_context(|| format!("{}", path.display()))
+}
