@@ -26,6 +26,7 @@
 pub mod dot;
 pub mod error;
 pub mod graph;
+pub mod interp;
 pub mod json;
 pub mod op;
 pub mod select;

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod dot;
 mod model;
-// mod run;
+mod run;
 mod sample;
 mod show;
 mod spaces;
@@ -27,7 +27,7 @@ enum Command {
     /// Show a model's layers, shapes, MACs and parameters.
     Show(show::Options),
     /// Run a model with the reference interpreter on a `.npy` input.
-    // Run(run::Options),
+    Run(run::Options),
     /// Print a model or a whole supernet as Graphviz DOT.
     Dot(dot::Options),
 }
@@ -38,7 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Spaces(o) => spaces::run(o),
         Command::Sample(o) => sample::run(o),
         Command::Show(o) => show::run(o),
-        // Command::Run(o) => run::run(o),
+        Command::Run(o) => run::run(o),
         Command::Dot(o) => dot::run(o),
     }
 }

@@ -69,7 +69,11 @@ pub fn run(o: Options) -> Result<()> {
             }
             None => (exit_names.clone(), t.as_str()),
         };
-        let v: f32 = value.parse().ok().filter(|v: &f32| v.is_finite()).with_context(|| format!("--threshold {t}: `{value}` is not a number"))?;
+        let v: f32 = value
+            .parse()
+            .ok()
+            .filter(|v: &f32| v.is_finite())
+            .with_context(|| format!("--threshold {t}: `{value}` is not a number"))?;
         for n in names {
             opts.exit_thresholds.insert(n, v);
         }
@@ -87,13 +91,13 @@ pub fn run(o: Options) -> Result<()> {
         opts.gates.insert(n.to_string(), open);
     }
     let r = interp::run(&g, &weights, &input, &opts)?;
-    let (argmax, max) = r
-        .output
-        .data
-        .iter()
-        .copied()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |a, (i, v)| if v > a.1 { (i, v) } else { a });
+    let (argmax, max) =
+        r.output
+            .data
+            .iter()
+            .copied()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |a, (i, v)| if v > a.1 { (i, v) } else { a });
     if let Some(p) = &o.output {
         nasc::io::write_atomic(p, &nasc::io::npy_bytes(&r.output))?;
     }
