@@ -1,0 +1,258 @@
+//! The analytic model: latency and energy of one fused kernel on a target.
+//!
+//! **CPU** — a roofline over compute and each memory level. Compute: the kernel's MACs,
+//! rounded up to whole SIMD vectors along the vectorised dimension (output channels per group;
+//! channels for depthwise and pooling), over `lanes × fma_units × clock × threads` times the
+//! efficiency of its class. Memory: the bytes the kernel reads and writes at the level its
+//! working set fits in (L1, L2, …, DRAM), plus the weights from DRAM when the whole network's
+//! weights do not fit the last cache. Latency = max(compute, memory) + a per-kernel overhead.
+//! Standalone elementwise work runs at `elementwise_per_cycle`.
+//!
+//! **NPU** — a mapping model. The array's cycles follow its dataflow (row-stationary: filter
+//! rows on PE rows and output rows on PE columns, so a k×k filter uses ⌊rows/k⌋ row groups;
+//! weight-stationary: input × output channels on the array; output-stationary: output channels
+//! × output pixels), so utilisation falls when a layer's shape does not fill the array. DRAM
+//! traffic is inputs + weights + outputs once, plus re-reads when they spill the on-chip buffer.
+//! Latency = compute + DRAM (or their maximum when double-buffered) + invocation overhead.
+//! Unsupported ops (or kernels larger than the array allows) run on the host CPU target, paying
+//! the transfer of their inputs and outputs over the link and a round trip; an exit decision is
+//! always a host round trip.
+//!
+//! **Energy** (both) = MACs × e_mac + Σ bytes × e_level + static power × latency.
+
+use nasc_targets::{Cpu, Dataflow, Kind, Npu, Target};
+
+use crate::kernel::{Class, Kernel};
+
+/// A target ready for pricing: the target and, for an NPU, its resolved host.
+#[derive(Clone, Debug)]
+pub struct Model {
+    /// The target.
+    pub target: Target,
+    /// The host CPU of an NPU target.
+    pub host: Option<Box<Model>>,
+    /// Bytes of all weights of the network being priced (decides whether weights stream from
+    /// DRAM on a CPU). Set per network by [`crate::report::cost`].
+    pub weight_bytes_total: f64,
+}
+
+/// Cost of one kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Cost {
+    /// Seconds.
+    pub latency_s: f64,
+    /// Joules.
+    pub energy_j: f64,
+    /// Whether an NPU target ran it on its host.
+    pub on_host: bool,
+}
+
+impl std::ops::Add for Cost {
+    type Output = Cost;
+    fn add(self, o: Cost) -> Cost {
+        Cost { latency_s: self.latency_s + o.latency_s, energy_j: self.energy_j + o.energy_j, on_host: self.on_host }
+    }
+}
+
+impl Model {
+    /// Resolves a target (an NPU's host through the registry).
+    pub fn new(target: Target) -> Result<Model, nasc_targets::TargetError> {
+        let host = match target.npu() {
+            Some(n) => Some(Box::new(Model::new(nasc_targets::lookup(&n.host)?)?)),
+            None => None,
+        };
+        Ok(Model { target, host, weight_bytes_total: 0.0 })
+    }
+
+    /// Bytes per element of activations and weights on this target.
+    pub fn bytes_per_element(&self) -> f64 {
+        self.target.npu().map_or(4.0, |n| n.bytes_per_element as f64)
+    }
+
+    /// Latency and energy of a kernel.
+    pub fn kernel(&self, k: &Kernel) -> Cost {
+        match self.target.kind {
+            Kind::Cpu => self.cpu_kernel(self.target.cpu().expect("validated cpu target"), k),
+            Kind::Npu => self.npu_kernel(self.target.npu().expect("validated npu target"), k),
+        }
+    }
+
+    fn static_energy(&self, latency_s: f64) -> f64 {
+        self.target.energy.static_w * latency_s
+    }
+
+    fn cpu_kernel(&self, c: &Cpu, k: &Kernel) -> Cost {
+        if k.class == Class::Free {
+            return Cost::default();
+        }
+        let t = &self.target;
+        let lanes = (c.simd_bits / 32).max(1) as f64;
+        let clock = c.clock_ghz * 1e9;
+        let threads = c.threads as f64;
+        let eff = match k.class {
+            Class::Conv => c.efficiency.conv,
+            Class::Pointwise => c.efficiency.pointwise,
+            Class::Depthwise => c.efficiency.depthwise,
+            Class::Grouped => c.efficiency.grouped,
+            Class::Dense => c.efficiency.dense,
+            Class::Pool | Class::GlobalPool => c.efficiency.pool,
+            Class::Elementwise | Class::ExitDecision | Class::Free => 1.0,
+        };
+        // SIMD quantisation along the vectorised dimension.
+        let quantised_macs = match k.geometry {
+            Some(g) => {
+                let vec_dim = match k.class {
+                    Class::Depthwise | Class::Pool | Class::GlobalPool => g.cout,
+                    _ => g.cout / g.groups.max(1),
+                } as f64;
+                k.macs as f64 * (vec_dim / lanes).ceil() * lanes / vec_dim.max(1.0)
+            }
+            None => k.macs as f64,
+        };
+        let compute = quantised_macs / (lanes * c.fma_units as f64 * clock * threads * eff)
+            + k.elementwise_ops as f64 / (c.elementwise_per_cycle * clock * threads);
+        let bytes = 4.0 * (k.in_elems + k.weight_elems + k.out_elems) as f64;
+        let working_set = bytes;
+        // The level serving the kernel: the nearest one its working set fits in.
+        let level = t.memory.iter().position(|m| working_set <= m.size_kib * 1024.0);
+        let (level_bw, level_pj) = match level {
+            Some(l) => (t.memory[l].bandwidth_gbs * 1e9, t.memory[l].pj_per_byte),
+            None => (t.dram.bandwidth_gbs * 1e9, t.dram.pj_per_byte),
+        };
+        let mut memory = bytes / level_bw;
+        let mut dram_bytes = 0.0;
+        let last_cache = t.memory.last().map_or(0.0, |m| m.size_kib * 1024.0);
+        if self.weight_bytes_total > last_cache {
+            dram_bytes = 4.0 * k.weight_elems as f64;
+            memory += dram_bytes / (t.dram.bandwidth_gbs * 1e9);
+        }
+        let latency = compute.max(memory) + c.kernel_overhead_us * 1e-6;
+        let l1_pj = t.memory.first().map_or(0.0, |m| m.pj_per_byte);
+        let energy = (k.macs as f64 * t.energy.mac_pj
+            + k.elementwise_ops as f64 * t.energy.mac_pj * 0.5
+            + bytes * l1_pj
+            + if level == Some(0) { 0.0 } else { bytes * level_pj }
+            + dram_bytes * t.dram.pj_per_byte)
+            * 1e-12
+            + self.static_energy(latency);
+        Cost { latency_s: latency, energy_j: energy, on_host: false }
+    }
+
+    /// Whether the array runs this kernel.
+    fn npu_supports(n: &Npu, k: &Kernel) -> bool {
+        if k.class == Class::ExitDecision {
+            return false;
+        }
+        let ops_ok = k.ops.split('+').all(|op| n.supported_ops.iter().any(|s| s == op));
+        let kernel_ok = match (k.class, k.geometry) {
+            (Class::GlobalPool, _) => true,
+            (_, Some(g)) => g.kernel[0].max(g.kernel[1]) as u32 <= n.max_kernel,
+            _ => true,
+        };
+        ops_ok && kernel_ok
+    }
+
+    /// Array cycles of a conv-like kernel under the target's dataflow.
+    fn array_cycles(n: &Npu, k: &Kernel) -> f64 {
+        let [rows, cols] = n.array.map(|v| v as f64);
+        let Some(g) = k.geometry else {
+            // Elementwise work on the array's ALUs: one element per PE per cycle.
+            return (k.elementwise_ops as f64 / (rows * cols)).ceil();
+        };
+        let (mut cin, mut cout, mut groups) = (g.cin as f64, g.cout as f64, g.groups as f64);
+        if n.pool_as_conv && matches!(k.class, Class::Pool) {
+            // Pooling mapped as a dense convolution C → C with the window as its kernel.
+            groups = 1.0;
+            cin = g.cin as f64;
+            cout = g.cout as f64;
+        }
+        let (kh, kw) = (g.kernel[0] as f64, g.kernel[1] as f64);
+        let (e, f) = (g.output_hw[0] as f64, g.output_hw[1] as f64);
+        let pairs = cin / groups * cout; // (input, output) channel pairs over all groups
+        let macs_per_pe = n.macs_per_pe as f64;
+        let cycles = match n.dataflow {
+            Dataflow::RowStationary => {
+                let strip = e.min(cols);
+                let sets = ((rows / kh).floor().max(1.0)) * ((cols / strip).floor().max(1.0));
+                let units = pairs * (e / cols).ceil();
+                let passes = (kh / rows).ceil();
+                (units / sets).ceil() * f * kw * passes
+            }
+            Dataflow::WeightStationary => {
+                let kdim = cin / groups * kh * kw;
+                let mdim = cout / groups;
+                groups * (kdim / rows).ceil() * (mdim / cols).ceil() * (e * f + rows + cols)
+            }
+            Dataflow::OutputStationary => {
+                let kdim = cin / groups * kh * kw;
+                let mdim = cout / groups;
+                groups * (mdim / cols).ceil() * (e * f / rows).ceil() * kdim
+            }
+        };
+        cycles / macs_per_pe + k.elementwise_ops as f64 / (rows * cols)
+    }
+
+    fn npu_kernel(&self, n: &Npu, k: &Kernel) -> Cost {
+        if k.class == Class::Free {
+            return Cost::default();
+        }
+        let t = &self.target;
+        let host = self.host.as_ref().expect("an npu model has a host");
+        if !Self::npu_supports(n, k) {
+            // Host fallback: the host's own cost, the transfer both ways, one round trip.
+            let mut c = host.kernel(k);
+            let moved = host.bytes_per_element() * (k.in_elems + k.out_elems) as f64;
+            let transfer = moved / (n.link_gbs * 1e9) + n.round_trip_us * 1e-6;
+            c.latency_s += transfer;
+            c.energy_j += moved * t.dram.pj_per_byte * 1e-12 + self.static_energy(transfer);
+            c.on_host = true;
+            return c;
+        }
+        let be = n.bytes_per_element as f64;
+        let (i, w, o) = (be * k.in_elems as f64, be * k.weight_elems as f64, be * k.out_elems as f64);
+        let buffer = t.memory.first().map_or(0.0, |m| m.size_kib * 1024.0);
+        // Spills: when everything does not fit, tile the larger of inputs and weights through
+        // half the buffer and re-read the smaller once per tile.
+        let mut dram = i + w + o;
+        if dram > buffer && buffer > 0.0 {
+            let half = buffer / 2.0;
+            let reread_in = i * ((w / half).ceil() - 1.0).max(0.0);
+            let reread_w = w * ((i / half).ceil() - 1.0).max(0.0);
+            dram += reread_in.min(reread_w);
+        }
+        let cycles = Self::array_cycles(n, k);
+        let compute = cycles / (n.clock_ghz * 1e9);
+        let dram_time = dram / (t.dram.bandwidth_gbs * 1e9);
+        let latency = if n.double_buffered { compute.max(dram_time) } else { compute + dram_time }
+            + n.invocation_overhead_us * 1e-6;
+        // Every MAC reads an input, a weight and a partial sum from registers and writes the sum.
+        let mac_equiv = if n.pool_as_conv && k.class == Class::Pool {
+            k.geometry.map_or(k.macs as f64, |g| k.macs as f64 * g.cin as f64)
+        } else {
+            k.macs as f64
+        };
+        let register = mac_equiv * 4.0 * be * n.register_pj_per_byte;
+        let glb_pj = t.memory.first().map_or(0.0, |m| m.pj_per_byte);
+        let energy = (mac_equiv * t.energy.mac_pj + register + 2.0 * dram * glb_pj + dram * t.dram.pj_per_byte)
+            * 1e-12
+            + self.static_energy(latency);
+        Cost { latency_s: latency, energy_j: energy, on_host: false }
+    }
+
+    /// Cost of an exit decision (the scores go to the decision maker and the answer back).
+    pub fn exit_decision(&self, k: &Kernel) -> Cost {
+        match self.target.npu() {
+            Some(n) => {
+                let host = self.host.as_ref().expect("an npu model has a host");
+                let mut c = host.kernel(k);
+                let moved = host.bytes_per_element() * k.in_elems as f64;
+                let t = moved / (n.link_gbs * 1e9) + n.round_trip_us * 1e-6;
+                c.latency_s += t;
+                c.energy_j += moved * self.target.dram.pj_per_byte * 1e-12 + self.static_energy(t);
+                c.on_host = true;
+                c
+            }
+            None => self.kernel(k),
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Whole-network costs: per layer, in total, to each early exit, with and without each gated
+//! block, and the peak activation memory.
+
+use nasc_ir::op::{GateDecision, Op};
+use nasc_ir::shape::numel;
+use nasc_ir::{Graph, Result};
+
+use crate::analytic::{Cost, Model};
+use crate::kernel::{fuse, Class, Kernel};
+
+/// Cost of one fused kernel.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LayerCost {
+    /// Anchor node name.
+    pub name: String,
+    /// Fused ops, e.g. `conv2d+batchnorm+relu`.
+    pub ops: String,
+    /// Class of work.
+    pub class: Class,
+    /// Output shape.
+    pub shape: Vec<usize>,
+    /// MACs.
+    pub macs: u64,
+    /// Parameters.
+    pub params: u64,
+    /// Latency, ms.
+    pub latency_ms: f64,
+    /// Energy, mJ.
+    pub energy_mj: f64,
+    /// Whether an NPU target runs it on its host.
+    pub on_host: bool,
+}
+
+/// Cost of running until an early exit fires there.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ExitCost {
+    /// Exit node name (`output` for the final output).
+    pub name: String,
+    /// Exit index (the output's is the number of early exits).
+    pub index: usize,
+    /// Latency to the decision, every earlier exit's head and decision included, ms.
+    pub latency_ms: f64,
+    /// Energy to the decision, mJ.
+    pub energy_mj: f64,
+    /// MACs executed.
+    pub macs: u64,
+}
+
+/// Cost of a network with a gated block run and skipped.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct GateCost {
+    /// Gate node name.
+    pub name: String,
+    /// Network latency with the block run (every other gate open), ms.
+    pub latency_with_ms: f64,
+    /// Network latency with the block skipped, ms.
+    pub latency_without_ms: f64,
+    /// Network energy with the block, mJ.
+    pub energy_with_mj: f64,
+    /// Network energy without the block, mJ.
+    pub energy_without_mj: f64,
+    /// MACs of the block.
+    pub block_macs: u64,
+}
+
+/// The cost of a concrete network on a target.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Report {
+    /// Target name.
+    pub target: String,
+    /// Model name.
+    pub model: String,
+    /// Architecture string, when the model came from a space.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// Latency running to the final output (no exit fires, every gate open), ms.
+    pub latency_ms: f64,
+    /// Energy of that run, mJ.
+    pub energy_mj: f64,
+    /// MACs of the whole network.
+    pub macs: u64,
+    /// Parameters.
+    pub params: u64,
+    /// Largest sum of live activation buffers during the run, bytes (target precision).
+    pub peak_memory_bytes: u64,
+    /// Kernels in execution order.
+    pub layers: Vec<LayerCost>,
+    /// Cost to each early exit, then to the output (empty without exits).
+    pub exits: Vec<ExitCost>,
+    /// Per-gate costs (empty without gates).
+    pub gates: Vec<GateCost>,
+}
+
+/// Prices a concrete graph on a target.
+pub fn cost(graph: &Graph, model: &Model) -> Result<Report> {
+    let shapes = graph.validate()?;
+    let (kernels, owner) = fuse(graph, &shapes);
+    let bpe = model.bytes_per_element();
+    let mut model = model.clone();
+    model.weight_bytes_total = kernels.iter().map(|k| k.weight_elems as f64).sum::<f64>() * 4.0;
+    let costs: Vec<Cost> = kernels
+        .iter()
+        .map(|k| {
+            let mut c = if k.class == Class::ExitDecision { model.exit_decision(k) } else { model.kernel(k) };
+            // A logit gate's decision is control flow: free on a CPU, a host round trip on an NPU.
+            if let Op::Gate(g) = &graph.node(k.anchor).op {
+                if let (GateDecision::Logit, Some(n)) = (&g.decision, model.target.npu()) {
+                    c.latency_s += n.round_trip_us * 1e-6;
+                    c.energy_j += model.target.energy.static_w * n.round_trip_us * 1e-6;
+                    c.on_host = true;
+                }
+            }
+            c
+        })
+        .collect();
+    let sum = |mask: &dyn Fn(usize) -> bool| -> (f64, f64, u64) {
+        kernels.iter().zip(&costs).enumerate().filter(|(i, _)| mask(*i)).fold((0.0, 0.0, 0), |a, (_, (k, c))| {
+            (a.0 + c.latency_s, a.1 + c.energy_j, a.2 + k.macs)
+        })
+    };
+    let kernel_mask = |nodes: &[bool]| -> Vec<bool> {
+        let mut m = vec![false; kernels.len()];
+        for (i, &b) in nodes.iter().enumerate() {
+            if b {
+                m[owner[i]] = true;
+            }
+        }
+        m
+    };
+    let (lat, energy, macs) = sum(&|_| true);
+    let params = kernels.iter().map(|k| k.params).sum();
+
+    let exit_ids = graph.exits();
+    let mut exits = Vec::new();
+    if !exit_ids.is_empty() {
+        let out = graph.output_node()?;
+        for k in 0..=exit_ids.len() {
+            let targets: Vec<_> = if k < exit_ids.len() { exit_ids[..=k].to_vec() } else { graph.node_ids().collect() };
+            let m = kernel_mask(&graph.ancestors_mask(&targets));
+            let (l, e, mc) = sum(&|i| m[i]);
+            let name = if k < exit_ids.len() { graph.node(exit_ids[k]).name.clone() } else { graph.node(out).name.clone() };
+            exits.push(ExitCost { name, index: k, latency_ms: l * 1e3, energy_mj: e * 1e3, macs: mc });
+        }
+    }
+    let gates = graph
+        .gates()
+        .into_iter()
+        .map(|g| {
+            let body = kernel_mask(&graph.gate_body_mask(g));
+            let (l, e, mc) = sum(&|i| !body[i]);
+            GateCost {
+                name: graph.node(g).name.clone(),
+                latency_with_ms: lat * 1e3,
+                latency_without_ms: l * 1e3,
+                energy_with_mj: energy * 1e3,
+                energy_without_mj: e * 1e3,
+                block_macs: macs - mc,
+            }
+        })
+        .collect();
+    let layers = kernels
+        .iter()
+        .zip(&costs)
+        .filter(|(k, _)| k.class != Class::Free)
+        .map(|(k, c)| LayerCost {
+            name: k.name.clone(),
+            ops: k.ops.clone(),
+            class: k.class,
+            shape: k.out_shape.clone(),
+            macs: k.macs,
+            params: k.params,
+            latency_ms: c.latency_s * 1e3,
+            energy_mj: c.energy_j * 1e3,
+            on_host: c.on_host,
+        })
+        .collect();
+    Ok(Report {
+        target: model.target.name.clone(),
+        model: graph.name.clone(),
+        arch: graph.meta.get("arch").cloned(),
+        latency_ms: lat * 1e3,
+        energy_mj: energy * 1e3,
+        macs,
+        params,
+        peak_memory_bytes: peak_memory(graph, &kernels, &owner, &shapes, bpe),
+        layers,
+        exits,
+        gates,
+    })
+}
+
+/// Peak of live activation bytes with kernels run in order: a kernel's output buffer lives
+/// from its kernel until its last consumer's; views (identity, flatten, gate, output) alias
+/// their input; values inside a fused kernel are never materialised.
+fn peak_memory(graph: &Graph, kernels: &[Kernel], owner: &[usize], shapes: &[Vec<usize>], bpe: f64) -> u64 {
+    let n = graph.len();
+    let mut buf_of: Vec<Option<usize>> = vec![None; n];
+    let mut size: Vec<f64> = Vec::new();
+    let mut born: Vec<usize> = Vec::new();
+    let mut last: Vec<usize> = Vec::new();
+    for id in graph.node_ids() {
+        let k = owner[id.index()];
+        let kern = &kernels[k];
+        let ins = graph.inputs(id);
+        let node = graph.node(id);
+        let aliases = kern.class == Class::Free && !matches!(node.op, Op::Input(_));
+        if aliases {
+            let src = if matches!(node.op, Op::Gate(_)) { ins[1] } else { ins[0] };
+            buf_of[id.index()] = buf_of[src.index()];
+        } else if *kern.nodes.last().expect("non-empty") == id {
+            buf_of[id.index()] = Some(size.len());
+            size.push(numel(&shapes[id.index()]) as f64 * bpe);
+            born.push(k);
+            last.push(k);
+        }
+        for &i in ins {
+            if let Some(b) = buf_of[i.index()] {
+                last[b] = last[b].max(k);
+            }
+        }
+    }
+    // Sweep: +size at birth, −size after the last use.
+    let mut delta = vec![0.0f64; kernels.len() + 1];
+    for b in 0..size.len() {
+        delta[born[b]] += size[b];
+        delta[last[b] + 1] -= size[b];
+    }
+    let mut live = 0.0f64;
+    let mut peak = 0.0f64;
+    for d in delta {
+        live += d;
+        peak = peak.max(live);
+    }
+    peak.round() as u64
+}
