@@ -6,6 +6,9 @@
 
 use rand::Rng;
 
+pub mod fbnet;
+pub mod nb201;
+
 use crate::error::{IrError, Result};
 use crate::graph::Graph;
 use crate::select::{Config, Supernet};
@@ -51,11 +54,23 @@ pub trait SearchSpace: Send + Sync {
 }
 
 /// Every built-in space name, variants included.
-pub const NAMES: &[&str] = &[];
+pub const NAMES: &[&str] =
+    &["nb201:cifar10", "nb201:cifar100", "nb201:imagenet16-120", "fbnet:cifar100", "fbnet:imagenet"];
 
 /// Looks a built-in space up by name (`family:variant`; the family alone picks its first
 /// variant).
 pub fn lookup(name: &str) -> Result<Box<dyn SearchSpace>> {
+    let full = match name {
+        "nb201" => "nb201:cifar10",
+        "fbnet" => "fbnet:cifar100",
+        _ => name,
+    };
+    if let Some(v) = nb201::Variant::from_name(full) {
+        return Ok(Box::new(nb201::Nb201::new(v)?));
+    }
+    if let Some(v) = fbnet::Variant::from_name(full) {
+        return Ok(Box::new(fbnet::FbNet::new(v)?));
+    }
     Err(IrError::UnknownSpace(name.to_string()))
 }
 
