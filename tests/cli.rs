@@ -48,9 +48,14 @@ const NB201_ARCH: &str =
 fn spaces_lists_every_builtin_space() {
     let v = json(&ok(&["spaces", "--json"]));
     let names: Vec<&str> = v.as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    for want in
-        ["nb201:cifar10", "nb201:cifar100", "nb201:imagenet16-120", "fbnet:cifar100", "fbnet:imagenet", "ee-mbv2:cifar10"]
-    {
+    for want in [
+        "nb201:cifar10",
+        "nb201:cifar100",
+        "nb201:imagenet16-120",
+        "fbnet:cifar100",
+        "fbnet:imagenet",
+        "ee-mbv2:cifar10",
+    ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     assert!(names.iter().any(|n| n.starts_with("ofa-mbv3")), "{names:?}");
@@ -154,7 +159,16 @@ fn early_exit_fires_earlier_as_the_threshold_drops() {
 #[test]
 fn gated_network_runs_with_forced_gates() {
     let arch = ok(&["sample", "skipnet-resnet:cifar10", "--seed", "1", "--arch-only"]);
-    let v = json(&ok(&["run", "--space", "skipnet-resnet:cifar10", "--arch", arch.trim(), "--random-input", "2", "--json"]));
+    let v = json(&ok(&[
+        "run",
+        "--space",
+        "skipnet-resnet:cifar10",
+        "--arch",
+        arch.trim(),
+        "--random-input",
+        "2",
+        "--json",
+    ]));
     let gates = v["gates_open"].as_object().unwrap();
     assert!(!gates.is_empty());
     let name = gates.keys().next().unwrap().clone();

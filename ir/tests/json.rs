@@ -38,7 +38,8 @@ fn good_graph_parses_and_prints_canonically() {
 
 #[test]
 fn malformed_json_names_line_and_column() {
-    let msg = err("{\n  \"format\": \"nasc-graph\",\n  \"version\": 1,\n  \"name\": \"x\",\n  \"nodes\": [ {\"name\": }\n]}");
+    let msg =
+        err("{\n  \"format\": \"nasc-graph\",\n  \"version\": 1,\n  \"name\": \"x\",\n  \"nodes\": [ {\"name\": }\n]}");
     assert!(msg.starts_with("json: "), "{msg}");
     assert!(msg.contains("line 5"), "{msg}");
 }
