@@ -13,6 +13,11 @@ use crate::error::{IrError, Result};
 use crate::graph::Graph;
 use crate::select::{Config, Supernet};
 
+// Dynamic-network spaces (early exits, gates, elastic depth/resolution).
+pub mod ee_mbv2;
+pub mod ofa_mbv3;
+pub mod skipnet;
+
 /// A search space: a supernet with named architecture strings.
 pub trait SearchSpace: Send + Sync {
     /// Full name with variant, e.g. `nb201:cifar10`.
@@ -54,12 +59,24 @@ pub trait SearchSpace: Send + Sync {
 }
 
 /// Every built-in space name, variants included.
-pub const NAMES: &[&str] =
-    &["nb201:cifar10", "nb201:cifar100", "nb201:imagenet16-120", "fbnet:cifar100", "fbnet:imagenet"];
+pub const NAMES: &[&str] = &[
+    "nb201:cifar10",
+    "nb201:cifar100",
+    "nb201:imagenet16-120",
+    "fbnet:cifar100",
+    "fbnet:imagenet",
+    // Dynamic-network spaces.
+    ee_mbv2::NAME,
+    skipnet::NAME,
+    ofa_mbv3::NAME,
+];
 
 /// Looks a built-in space up by name (`family:variant`; the family alone picks its first
 /// variant).
 pub fn lookup(name: &str) -> Result<Box<dyn SearchSpace>> {
+    if let Some(s) = lookup_dynamic(name) {
+        return Ok(s);
+    }
     let full = match name {
         "nb201" => "nb201:cifar10",
         "fbnet" => "fbnet:cifar100",
@@ -72,6 +89,16 @@ pub fn lookup(name: &str) -> Result<Box<dyn SearchSpace>> {
         return Ok(Box::new(fbnet::FbNet::new(v)?));
     }
     Err(IrError::UnknownSpace(name.to_string()))
+}
+
+/// The dynamic-network spaces (early exits, gates, elastic depth and resolution).
+fn lookup_dynamic(name: &str) -> Option<Box<dyn SearchSpace>> {
+    Some(match name {
+        "ee-mbv2" | ee_mbv2::NAME => Box::new(ee_mbv2::EeMbv2),
+        "skipnet-resnet" | skipnet::NAME => Box::new(skipnet::SkipNet),
+        "ofa-mbv3" | ofa_mbv3::NAME => Box::new(ofa_mbv3::OfaMbv3),
+        _ => return None,
+    })
 }
 
 /// Parses the generic architecture string form: option labels, one per parameter in
