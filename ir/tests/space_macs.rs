@@ -1,5 +1,6 @@
 //! The built-in NAS-Bench-201 and FBNet spaces against the public HW-NAS-Bench tables: every
-//! architecture's MACs (and, for NAS-Bench-201, parameters) equal the published ones.
+//! architecture's MACs and parameters equal the published ones (parameters under the tables'
+//! BatchNorm conventions, described below).
 //!
 //! Parameter convention of `nb201_cifar10.csv`: its `params` column counts every conv and the
 //! classifier (weights and bias) but not the BatchNorm γ/β of the ReLU-conv-BN ops, the stem
@@ -32,6 +33,7 @@ struct FbnetRow {
     op_idx_list: String,
     ops: String,
     macs: u64,
+    params: u64,
 }
 
 fn reader(file: &str) -> csv::Reader<std::fs::File> {
@@ -150,4 +152,39 @@ fn bad_arch_strings_name_the_position() {
     idx[21] = "9";
     let msg = arch_error(&*fb, &idx.join("-"));
     assert!(msg.contains("entry 22") && msg.contains("`9`"), "{msg}");
+}
+
+#[test]
+fn fbnet_params_match_without_batchnorm() {
+    // HW-NAS-Bench's FBNet table (`fbnet_lut_layers.jsonl`) counts conv and linear weights
+    // and biases but no BatchNorm γ/β.
+    for row in reader("fbnet_archs.csv").deserialize::<FbnetRow>() {
+        let row = row.unwrap();
+        let space =
+            spaces::lookup(if row.dataset == "cifar100" { "fbnet:cifar100" } else { "fbnet:imagenet" }).unwrap();
+        let g = space.subnet(&row.op_idx_list).unwrap();
+        let ns = stats::node_stats(&g).unwrap();
+        let params: u64 =
+            g.node_ids().filter(|&id| !matches!(g.node(id).op, Op::BatchNorm(_))).map(|id| ns[id.index()].params).sum();
+        assert_eq!(params, row.params, "params of {} arch {}", row.dataset, row.arch_id);
+    }
+}
+
+#[test]
+fn output_shapes_follow_the_variant() {
+    for (name, classes) in [
+        ("nb201:cifar10", 10),
+        ("nb201:cifar100", 100),
+        ("nb201:imagenet16-120", 120),
+        ("fbnet:cifar100", 100),
+        ("fbnet:imagenet", 1000),
+    ] {
+        let space = spaces::lookup(name).unwrap();
+        let cfg = space.sample(&mut ChaCha8Rng::seed_from_u64(1));
+        let g = space.subnet_of(&cfg).unwrap();
+        let shapes = g.validate().unwrap();
+        let out = g.output_node().unwrap();
+        assert_eq!(shapes[out.index()], vec![1, classes], "{name}");
+        assert_eq!(g.meta["space"], name);
+    }
 }

@@ -13,6 +13,10 @@
 //!
 //! Architecture strings: 22 block names separated by `,` (or `|`, as in HW-NAS-Bench's
 //! tables), or 22 option indices joined by `-` (`7-8-1-…`). Printing uses the `,` form.
+//!
+//! [`crate::stats::totals`] of a subnet equals the `macs` of HW-NAS-Bench's table
+//! (`data/fbnet_archs.csv`) for every listed architecture; its parameter count exceeds the
+//! table's by exactly the BatchNorm γ/β, which the table does not count.
 
 use std::sync::OnceLock;
 

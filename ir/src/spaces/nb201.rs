@@ -11,7 +11,10 @@
 //!
 //! The `none` op is [`Op::Zero`], which keeps its input live: like the MAC counts of
 //! NAS-Bench-201 / HW-NAS-Bench, a subnet still contains (and counts) the edges whose result
-//! nothing uses.
+//! nothing uses. [`crate::stats::totals`] of a subnet equals the `macs` of
+//! `data/nb201_cifar10.csv` for all 15,625 cells. The table's `params` counts conv and
+//! classifier weights and biases plus only the final BatchNorm's γ/β (128 values), not the
+//! other BatchNorms, so it is below our count by the other BatchNorms' γ/β.
 
 use std::sync::OnceLock;
 
