@@ -233,8 +233,7 @@ impl Model {
         };
         let register = mac_equiv * 4.0 * be * n.register_pj_per_byte;
         let glb_pj = t.memory.first().map_or(0.0, |m| m.pj_per_byte);
-        let energy = (mac_equiv * t.energy.mac_pj + register + 2.0 * dram * glb_pj + dram * t.dram.pj_per_byte)
-            * 1e-12
+        let energy = (mac_equiv * t.energy.mac_pj + register + 2.0 * dram * glb_pj + dram * t.dram.pj_per_byte) * 1e-12
             + self.static_energy(latency);
         Cost { latency_s: latency, energy_j: energy, on_host: false }
     }

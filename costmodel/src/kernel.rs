@@ -117,7 +117,7 @@ fn classify(op: &Op, ins: &[&Shape]) -> Class {
 }
 
 fn geometry(op: &Op, ins: &[&Shape], out: &Shape) -> Option<Geometry> {
-    let s = ins[0];
+    let s = ins.first()?;
     match op {
         Op::Conv2d(c) => Some(Geometry {
             cin: s[1],
@@ -234,7 +234,8 @@ pub fn fuse(graph: &Graph, shapes: &[Shape]) -> (Vec<Kernel>, Vec<usize>) {
             Op::BatchNorm(_) => 4 * ins[0][1] as u64,
             _ => 0,
         };
-        let out_elems = if class == Class::Free || class == Class::ExitDecision { 0 } else { numel(&shapes[last.index()]) as u64 };
+        let out_elems =
+            if class == Class::Free || class == Class::ExitDecision { 0 } else { numel(&shapes[last.index()]) as u64 };
         let elementwise_ops = match class {
             Class::Elementwise => numel(out) as u64 * ins.len().max(1) as u64,
             Class::ExitDecision => 3 * numel(out) as u64,

@@ -114,9 +114,12 @@ pub fn cost(graph: &Graph, model: &Model) -> Result<Report> {
         })
         .collect();
     let sum = |mask: &dyn Fn(usize) -> bool| -> (f64, f64, u64) {
-        kernels.iter().zip(&costs).enumerate().filter(|(i, _)| mask(*i)).fold((0.0, 0.0, 0), |a, (_, (k, c))| {
-            (a.0 + c.latency_s, a.1 + c.energy_j, a.2 + k.macs)
-        })
+        kernels
+            .iter()
+            .zip(&costs)
+            .enumerate()
+            .filter(|(i, _)| mask(*i))
+            .fold((0.0, 0.0, 0), |a, (_, (k, c))| (a.0 + c.latency_s, a.1 + c.energy_j, a.2 + k.macs))
     };
     let kernel_mask = |nodes: &[bool]| -> Vec<bool> {
         let mut m = vec![false; kernels.len()];
@@ -138,7 +141,8 @@ pub fn cost(graph: &Graph, model: &Model) -> Result<Report> {
             let targets: Vec<_> = if k < exit_ids.len() { exit_ids[..=k].to_vec() } else { graph.node_ids().collect() };
             let m = kernel_mask(&graph.ancestors_mask(&targets));
             let (l, e, mc) = sum(&|i| m[i]);
-            let name = if k < exit_ids.len() { graph.node(exit_ids[k]).name.clone() } else { graph.node(out).name.clone() };
+            let name =
+                if k < exit_ids.len() { graph.node(exit_ids[k]).name.clone() } else { graph.node(out).name.clone() };
             exits.push(ExitCost { name, index: k, latency_ms: l * 1e3, energy_mj: e * 1e3, macs: mc });
         }
     }

@@ -237,7 +237,12 @@ impl Target {
             let inner = e.into_inner();
             let line = inner.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
             let message = inner.message().trim().to_string();
-            TargetError { origin: origin.into(), line, field: if field == "." { String::new() } else { field }, message }
+            TargetError {
+                origin: origin.into(),
+                line,
+                field: if field == "." { String::new() } else { field },
+                message,
+            }
         })?;
         t.validate().map_err(|(field, message)| TargetError {
             origin: origin.into(),
@@ -402,10 +407,8 @@ fn line_of(text: &str, field: &str) -> Option<usize> {
 }
 
 /// The built-in target files, by name.
-pub const BUILTINS: &[(&str, &str)] = &[
-    ("cortex-a72", include_str!("../builtin/cortex-a72.toml")),
-    ("eyeriss", include_str!("../builtin/eyeriss.toml")),
-];
+pub const BUILTINS: &[(&str, &str)] =
+    &[("cortex-a72", include_str!("../builtin/cortex-a72.toml")), ("eyeriss", include_str!("../builtin/eyeriss.toml"))];
 
 /// Names of the built-in targets.
 pub fn names() -> Vec<&'static str> {
