@@ -407,8 +407,20 @@ fn line_of(text: &str, field: &str) -> Option<usize> {
 }
 
 /// The built-in target files, by name.
-pub const BUILTINS: &[(&str, &str)] =
-    &[("cortex-a72", include_str!("../builtin/cortex-a72.toml")), ("eyeriss", include_str!("../builtin/eyeriss.toml"))];
+pub const BUILTINS: &[(&str, &str)] = &[
+    ("cortex-a53", include_str!("../builtin/cortex-a53.toml")),
+    ("cortex-a72", include_str!("../builtin/cortex-a72.toml")),
+    ("cortex-a76", include_str!("../builtin/cortex-a76.toml")),
+    ("sifive-u74", include_str!("../builtin/sifive-u74.toml")),
+    ("c906", include_str!("../builtin/c906.toml")),
+    ("spacemit-x60", include_str!("../builtin/spacemit-x60.toml")),
+    ("host", include_str!("../builtin/host.toml")),
+    ("edgetpu", include_str!("../builtin/edgetpu.toml")),
+    ("ethos-u55", include_str!("../builtin/ethos-u55.toml")),
+    ("cortex-m55", include_str!("../builtin/cortex-m55.toml")),
+    ("eyeriss", include_str!("../builtin/eyeriss.toml")),
+    ("fpga-zc706", include_str!("../builtin/fpga-zc706.toml")),
+];
 
 /// Names of the built-in targets.
 pub fn names() -> Vec<&'static str> {
