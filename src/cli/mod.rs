@@ -3,12 +3,15 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod cost;
 mod dot;
 mod model;
 mod run;
 mod sample;
 mod show;
 mod spaces;
+mod targets;
+mod validate;
 
 /// nasc: hardware cost model and compiler backend for NAS of dynamic networks.
 #[derive(Parser, Debug)]
@@ -30,6 +33,15 @@ enum Command {
     Run(run::Options),
     /// Print a model or a whole supernet as Graphviz DOT.
     Dot(dot::Options),
+    /// List the built-in hardware targets.
+    Targets(targets::ListOptions),
+    /// Show or check a target description.
+    #[command(subcommand)]
+    Target(targets::TargetCommand),
+    /// Latency, energy, MACs, parameters and peak memory of a model (or many) on a target.
+    Cost(cost::Options),
+    /// Score a target's predictions against the public measurements in `data/`.
+    Validate(validate::Options),
 }
 
 /// Runs a parsed command line.
@@ -40,6 +52,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Show(o) => show::run(o),
         Command::Run(o) => run::run(o),
         Command::Dot(o) => dot::run(o),
+        Command::Targets(o) => targets::list(o),
+        Command::Target(c) => targets::target(c),
+        Command::Cost(o) => cost::run(o),
+        Command::Validate(o) => validate::run(o),
     }
 }
 

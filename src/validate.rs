@@ -1,0 +1,151 @@
+//! Validation of a target's predictions against the public measurements in `data/`.
+//!
+//! Datasets (see `data/README.md` for their provenance):
+//! - `nb201`: every NAS-Bench-201 cell on CIFAR-10 (`data/nb201_cifar10.csv`), degenerate cells
+//!   (no live path from input to output) skipped; metrics `raspi4_ms`, `eyeriss_ms`, `fpga_ms`.
+//! - `fbnet-cifar100`, `fbnet-imagenet`: 5,000 sampled FBNet architectures each
+//!   (`data/fbnet_archs.csv`); metrics `raspi4_latency`, `eyeriss_latency`, `eyeriss_energy`,
+//!   `fpga_latency`, `fpga_energy`, `edgegpu_latency`, `edgegpu_energy`.
+//!
+//! Every row is priced by the analytic model on the full subnet of its architecture string
+//! and scored by Spearman ρ, Kendall τ, MAPE and the share within ±10 %, next to the Spearman ρ
+//! of plain MACs on the same rows (the baseline a cost model has to beat).
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+
+use crate::costmodel::{cost, stats, Model};
+use crate::ir::spaces;
+
+/// A measured dataset: architecture strings of one space and one measured metric per row.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// Dataset name (`nb201`, `fbnet-cifar100`, …).
+    pub name: String,
+    /// The space the architecture strings belong to.
+    pub space: String,
+    /// The measured column.
+    pub metric: String,
+    /// Architecture strings.
+    pub archs: Vec<String>,
+    /// Measured values (ms or mJ).
+    pub measured: Vec<f64>,
+    /// MACs as published.
+    pub macs: Vec<f64>,
+}
+
+/// The dataset names [`load`] knows.
+pub const DATASETS: &[&str] = &["nb201", "fbnet-cifar100", "fbnet-imagenet"];
+
+/// Loads the rows of `dataset` with their `metric` column from the data directory.
+pub fn load(data_dir: &Path, dataset: &str, metric: &str) -> Result<Dataset> {
+    let (file, space, filter): (&str, &str, Option<&str>) = match dataset {
+        "nb201" => ("nb201_cifar10.csv", "nb201:cifar10", None),
+        "fbnet-cifar100" => ("fbnet_archs.csv", "fbnet:cifar100", Some("cifar100")),
+        "fbnet-imagenet" => ("fbnet_archs.csv", "fbnet:imagenet", Some("ImageNet")),
+        _ => bail!("unknown dataset `{dataset}` (known: {})", DATASETS.join(", ")),
+    };
+    let path = data_dir.join(file);
+    let mut rdr = csv::Reader::from_path(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let headers = rdr.headers().with_context(|| format!("{}: no header", path.display()))?.clone();
+    let col = |name: &str| -> Result<usize> {
+        headers.iter().position(|h| h == name).with_context(|| {
+            format!(
+                "{}: no column `{name}` (columns: {})",
+                path.display(),
+                headers.iter().collect::<Vec<_>>().join(", ")
+            )
+        })
+    };
+    let (arch_col, macs_col, metric_col) =
+        (col(if filter.is_some() { "op_idx_list" } else { "arch_str" })?, col("macs")?, col(metric)?);
+    let degenerate_col = if filter.is_none() { Some(col("degenerate")?) } else { None };
+    let dataset_col = if filter.is_some() { Some(col("dataset")?) } else { None };
+    let mut d = Dataset {
+        name: dataset.into(),
+        space: space.into(),
+        metric: metric.into(),
+        archs: Vec::new(),
+        measured: Vec::new(),
+        macs: Vec::new(),
+    };
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.with_context(|| format!("{}:{}", path.display(), i + 2))?;
+        if let (Some(c), Some(want)) = (dataset_col, filter) {
+            if &rec[c] != want {
+                continue;
+            }
+        }
+        if let Some(c) = degenerate_col {
+            if &rec[c] == "1" {
+                continue;
+            }
+        }
+        let num = |c: usize| -> Result<f64> {
+            rec[c]
+                .parse::<f64>()
+                .with_context(|| format!("{}:{}: `{}` is not a number", path.display(), i + 2, &rec[c]))
+        };
+        d.archs.push(rec[arch_col].to_string());
+        d.measured.push(num(metric_col)?);
+        d.macs.push(num(macs_col)?);
+    }
+    if d.archs.is_empty() {
+        bail!("{}: no rows for {dataset}", path.display());
+    }
+    Ok(d)
+}
+
+/// Scores of one target on one dataset.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Score {
+    /// Dataset name.
+    pub dataset: String,
+    /// Measured column.
+    pub metric: String,
+    /// Target name.
+    pub target: String,
+    /// Rows scored.
+    pub rows: usize,
+    /// Spearman ρ of the prediction.
+    pub spearman: f64,
+    /// Kendall τ-b of the prediction (on at most 3,000 rows, evenly spaced).
+    pub kendall: f64,
+    /// Spearman ρ of MACs on the same rows.
+    pub spearman_macs: f64,
+    /// MAPE of the uncalibrated prediction, %.
+    pub mape: f64,
+    /// Share within ±10 %.
+    pub within_10: f64,
+}
+
+/// Prices every row of `d` on `model` with `pick` choosing latency or energy of the report
+/// (ms or mJ), and scores the prediction.
+pub fn score(d: &Dataset, model: &Model, energy: bool) -> Result<(Score, Vec<f64>)> {
+    let space = spaces::lookup(&d.space)?;
+    let pred: Vec<f64> = d
+        .archs
+        .par_iter()
+        .map(|a| {
+            let g = space.subnet(a)?;
+            let r = cost(&g, model)?;
+            Ok(if energy { r.energy_mj } else { r.latency_ms })
+        })
+        .collect::<Result<_>>()?;
+    let step = (d.archs.len() / 3000).max(1);
+    let sub = |v: &[f64]| v.iter().step_by(step).copied().collect::<Vec<_>>();
+    let s = Score {
+        dataset: d.name.clone(),
+        metric: d.metric.clone(),
+        target: model.target.name.clone(),
+        rows: d.archs.len(),
+        spearman: stats::spearman(&pred, &d.measured),
+        kendall: stats::kendall(&sub(&pred), &sub(&d.measured)),
+        spearman_macs: stats::spearman(&d.macs, &d.measured),
+        mape: stats::mape(&pred, &d.measured),
+        within_10: stats::within(&pred, &d.measured, 0.10),
+    };
+    Ok((s, pred))
+}
