@@ -156,8 +156,7 @@ impl Model {
     fn array_cycles(n: &Npu, k: &Kernel) -> f64 {
         let [rows, cols] = n.array.map(|v| v as f64);
         let Some(g) = k.geometry else {
-            // Elementwise work on the array's ALUs: one element per PE per cycle.
-            return (k.elementwise_ops as f64 / (rows * cols)).ceil();
+            return 0.0;
         };
         let (mut cin, mut cout, mut groups) = (g.cin as f64, g.cout as f64, g.groups as f64);
         if n.pool_as_conv && matches!(k.class, Class::Pool) {
@@ -165,6 +164,9 @@ impl Model {
             groups = 1.0;
             cin = g.cin as f64;
             cout = g.cout as f64;
+        }
+        if n.grouped_as_dense && k.class == Class::Grouped {
+            groups = 1.0;
         }
         let (kh, kw) = (g.kernel[0] as f64, g.kernel[1] as f64);
         let (e, f) = (g.output_hw[0] as f64, g.output_hw[1] as f64);
@@ -208,13 +210,32 @@ impl Model {
             c.on_host = true;
             return c;
         }
+        if k.geometry.is_none() {
+            // Activations, BatchNorm, additions, shuffles and the like are applied on the fly to
+            // data streaming between layers (the producer's output stage or the consumer's input
+            // stage): one element per array column per cycle, no DRAM round trip of their own.
+            let latency = k.elementwise_ops as f64 / (n.array[1] as f64 * n.clock_ghz * 1e9);
+            let energy = k.elementwise_ops as f64 * (t.energy.mac_pj + 2.0 * n.bytes_per_element as f64 * n.register_pj_per_byte) * 1e-12
+                + self.static_energy(latency);
+            return Cost { latency_s: latency, energy_j: energy, on_host: false };
+        }
+        if n.depthwise_fused && k.class == Class::Depthwise {
+            let latency = n.invocation_overhead_us.max(0.01) * 1e-6;
+            let energy = k.macs as f64 * (t.energy.mac_pj + 4.0 * n.bytes_per_element as f64 * n.register_pj_per_byte)
+                * 1e-12
+                + self.static_energy(latency);
+            return Cost { latency_s: latency, energy_j: energy, on_host: false };
+        }
         let be = n.bytes_per_element as f64;
         let (i, w, o) = (be * k.in_elems as f64, be * k.weight_elems as f64, be * k.out_elems as f64);
         let buffer = t.memory.first().map_or(0.0, |m| m.size_kib * 1024.0);
-        // Spills: when everything does not fit, tile the larger of inputs and weights through
-        // half the buffer and re-read the smaller once per tile.
-        let mut dram = i + w + o;
-        if dram > buffer && buffer > 0.0 {
+        // On designs that keep activations on chip, a layer whose inputs, weights and outputs
+        // fit the buffer together only fetches its weights from DRAM. Otherwise everything
+        // streams through DRAM, and the larger of inputs and weights is tiled through half the
+        // buffer while the smaller is re-read once per tile.
+        let resident = n.activations_on_chip && i + w + o <= buffer;
+        let mut dram = if resident { w } else { i + w + o };
+        if i + w + o > buffer && buffer > 0.0 {
             let half = buffer / 2.0;
             let reread_in = i * ((w / half).ceil() - 1.0).max(0.0);
             let reread_w = w * ((i / half).ceil() - 1.0).max(0.0);
@@ -226,10 +247,10 @@ impl Model {
         let latency = if n.double_buffered { compute.max(dram_time) } else { compute + dram_time }
             + n.invocation_overhead_us * 1e-6;
         // Every MAC reads an input, a weight and a partial sum from registers and writes the sum.
-        let mac_equiv = if n.pool_as_conv && k.class == Class::Pool {
-            k.geometry.map_or(k.macs as f64, |g| k.macs as f64 * g.cin as f64)
-        } else {
-            k.macs as f64
+        let mac_equiv = match (k.class, k.geometry) {
+            (Class::Pool, Some(g)) if n.pool_as_conv => k.macs as f64 * g.cin as f64,
+            (Class::Grouped, Some(g)) if n.grouped_as_dense => k.macs as f64 * g.groups as f64,
+            _ => k.macs as f64,
         };
         let register = mac_equiv * 4.0 * be * n.register_pj_per_byte;
         let glb_pj = t.memory.first().map_or(0.0, |m| m.pj_per_byte);

@@ -180,6 +180,20 @@ pub struct Npu {
     /// their simulators do) instead of on a separate vector unit.
     #[serde(default)]
     pub pool_as_conv: bool,
+    /// Run grouped convolutions (1 < groups < channels) as dense ones with zero-filled weights,
+    /// as arrays without group support do (depthwise layers keep their own mapping).
+    #[serde(default)]
+    pub grouped_as_dense: bool,
+    /// Depthwise layers run on a line-buffered unit beside the array, fused with the
+    /// neighbouring pointwise layers (fused-layer designs): their data never leaves the chip
+    /// and their compute overlaps the array's, so they cost only their invocation.
+    #[serde(default)]
+    pub depthwise_fused: bool,
+    /// Activations stay in the on-chip buffer between layers when a layer's inputs, weights
+    /// and outputs fit it together (layer-pipelined designs); otherwise every layer reads its
+    /// inputs from and writes its outputs to DRAM (layer-by-layer accelerators).
+    #[serde(default)]
+    pub activations_on_chip: bool,
     /// Fixed cost per invocation of the array (one per kernel), µs.
     pub invocation_overhead_us: f64,
     /// Host CPU target (registry name) that runs unsupported ops and exit decisions.
