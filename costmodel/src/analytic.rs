@@ -210,12 +210,15 @@ impl Model {
             c.on_host = true;
             return c;
         }
-        if k.geometry.is_none() {
+        let pool_on_vector_unit = matches!(k.class, Class::Pool | Class::GlobalPool) && !n.pool_as_conv;
+        if k.geometry.is_none() || pool_on_vector_unit {
             // Activations, BatchNorm, additions, shuffles and the like are applied on the fly to
             // data streaming between layers (the producer's output stage or the consumer's input
             // stage): one element per array column per cycle, no DRAM round trip of their own.
-            let latency = k.elementwise_ops as f64 / (n.array[1] as f64 * n.clock_ghz * 1e9);
-            let energy = k.elementwise_ops as f64 * (t.energy.mac_pj + 2.0 * n.bytes_per_element as f64 * n.register_pj_per_byte) * 1e-12
+            // Without `pool_as_conv`, pooling runs there too, one window element per lane.
+            let ops = if pool_on_vector_unit { k.macs as f64 } else { k.elementwise_ops as f64 };
+            let latency = ops / (n.array[1] as f64 * n.clock_ghz * 1e9);
+            let energy = ops * (t.energy.mac_pj + 2.0 * n.bytes_per_element as f64 * n.register_pj_per_byte) * 1e-12
                 + self.static_energy(latency);
             return Cost { latency_s: latency, energy_j: energy, on_host: false };
         }

@@ -1,0 +1,82 @@
+//! Ranking quality of the uncalibrated analytic model on the public measurements in `data/`
+//! (issue 3): Spearman ρ of predicted against measured latency or energy, next to the ρ of
+//! plain MACs on the same rows. Floors are set a little under what the model measured when
+//! they were written (see the closing note of issue 3 and ARCHITECTURE.md), so a change
+//! that degrades the model's ranking fails here.
+
+use std::path::Path;
+
+use nasc::costmodel::Model;
+use nasc::validate::{load, score};
+
+fn data() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data"))
+}
+
+/// Scores `target` on `dataset`/`metric`; checks ρ ≥ `floor` and, when `must_beat_macs`,
+/// ρ > the MACs baseline. Returns (ρ, ρ_MACs).
+fn check(target: &str, dataset: &str, metric: &str, floor: f64, must_beat_macs: bool) -> (f64, f64) {
+    let model = Model::new(nasc::targets::lookup(target).unwrap()).unwrap();
+    let d = load(data(), dataset, metric).unwrap();
+    let (s, pred) = score(&d, &model, metric.contains("energy")).unwrap();
+    assert!(pred.iter().all(|p| p.is_finite() && *p > 0.0), "{target} {dataset}: non-positive prediction");
+    eprintln!(
+        "{dataset} {metric} on {target}: {} rows, ρ {:.4} (MACs {:.4}), τ {:.4}",
+        s.rows, s.spearman, s.spearman_macs, s.kendall
+    );
+    assert!(s.spearman >= floor, "{target} on {dataset} {metric}: ρ {:.4} under the floor {floor}", s.spearman);
+    if must_beat_macs {
+        assert!(
+            s.spearman > s.spearman_macs,
+            "{target} on {dataset} {metric}: ρ {:.4} does not beat MACs' {:.4}",
+            s.spearman,
+            s.spearman_macs
+        );
+    }
+    (s.spearman, s.spearman_macs)
+}
+
+#[test]
+fn cortex_a72_ranks_raspberry_pi_4_better_than_macs() {
+    check("cortex-a72", "nb201", "raspi4_ms", 0.905, true);
+    check("cortex-a72", "fbnet-cifar100", "raspi4_latency", 0.935, true);
+    check("cortex-a72", "fbnet-imagenet", "raspi4_latency", 0.975, true);
+}
+
+#[test]
+fn eyeriss_latency_ranks_better_than_macs() {
+    // NAS-Bench-201 is where MACs rank poorly (ρ ≈ 0.60): pooling costs a dense conv there.
+    let (rho, macs) = check("eyeriss", "nb201", "eyeriss_ms", 0.985, true);
+    assert!(rho - macs > 0.3, "the memory-hierarchy model must clearly beat MACs on NB201");
+    check("eyeriss", "fbnet-cifar100", "eyeriss_latency", 0.975, true);
+    check("eyeriss", "fbnet-imagenet", "eyeriss_latency", 0.982, true);
+}
+
+#[test]
+fn eyeriss_energy_ranks_better_than_macs_and_is_not_latency() {
+    check("eyeriss", "fbnet-cifar100", "eyeriss_energy", 0.953, true);
+    check("eyeriss", "fbnet-imagenet", "eyeriss_energy", 0.944, true);
+    // Energy is not a multiple of latency on an accelerator: the two predicted rankings differ.
+    let model = Model::new(nasc::targets::lookup("eyeriss").unwrap()).unwrap();
+    let d = load(data(), "fbnet-cifar100", "eyeriss_energy").unwrap();
+    let (_, energy) = score(&d, &model, true).unwrap();
+    let (_, latency) = score(&d, &model, false).unwrap();
+    let rho = nasc::costmodel::stats::spearman(&energy, &latency);
+    eprintln!("predicted energy vs predicted latency: ρ {rho:.4}");
+    assert!(rho < 0.999, "predicted energy ranks exactly like latency (ρ {rho:.4})");
+    let ratio: Vec<f64> = energy.iter().zip(&latency).map(|(e, l)| e / l).collect();
+    let (lo, hi) = ratio.iter().fold((f64::MAX, f64::MIN), |(a, b), &r| (a.min(r), b.max(r)));
+    eprintln!("predicted energy/latency: {lo:.4}..{hi:.4} mJ/ms");
+    // Measured (HW-NAS-Bench) energy/latency spans 0.68..0.90 on these rows (×1.31); the
+    // analytic model spans less (×1.08 when this was written) but is not a multiple.
+    assert!(hi / lo > 1.05, "energy/latency is nearly constant ({lo:.4}..{hi:.4})");
+}
+
+/// The FPGA columns: the FPGA-like target does NOT beat MACs yet (a known gap, tracked in
+/// issue 3). The floors only guard against regressions.
+#[test]
+fn fpga_target_floors() {
+    check("fpga-zc706", "nb201", "fpga_ms", 0.86, false);
+    check("fpga-zc706", "fbnet-cifar100", "fpga_latency", 0.92, false);
+    check("fpga-zc706", "fbnet-imagenet", "fpga_latency", 0.92, false);
+}
