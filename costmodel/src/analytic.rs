@@ -224,9 +224,9 @@ impl Model {
         }
         if n.depthwise_fused && k.class == Class::Depthwise {
             let latency = n.invocation_overhead_us.max(0.01) * 1e-6;
-            let energy = k.macs as f64 * (t.energy.mac_pj + 4.0 * n.bytes_per_element as f64 * n.register_pj_per_byte)
-                * 1e-12
-                + self.static_energy(latency);
+            let energy =
+                k.macs as f64 * (t.energy.mac_pj + 4.0 * n.bytes_per_element as f64 * n.register_pj_per_byte) * 1e-12
+                    + self.static_energy(latency);
             return Cost { latency_s: latency, energy_j: energy, on_host: false };
         }
         let be = n.bytes_per_element as f64;

@@ -7,7 +7,7 @@
 //! kernel of its own. `input`, `output`, `identity`, `flatten` and `gate` move no data and are
 //! free; an `exit` is a decision kernel (softmax statistic and compare on the scores).
 
-use nasc_ir::op::{GateDecision, Op};
+use nasc_ir::op::{GateDecision, Groups, Op};
 use nasc_ir::shape::numel;
 use nasc_ir::{stats, Graph, NodeId, Shape};
 
@@ -95,14 +95,15 @@ fn classify(op: &Op, ins: &[&Shape]) -> Class {
             let cin = ins[0][1];
             let g = c.groups.resolve(cin);
             let cout = c.resolve_out(cin);
-            if g == 1 {
+            let declared_depthwise = matches!(c.groups, Groups::Depthwise(_));
+            if declared_depthwise || (g == cin && g > 1 && cout % cin == 0) {
+                Class::Depthwise
+            } else if g == 1 {
                 if c.kernel == [1, 1] {
                     Class::Pointwise
                 } else {
                     Class::Conv
                 }
-            } else if g == cin && cout % cin == 0 {
-                Class::Depthwise
             } else {
                 Class::Grouped
             }

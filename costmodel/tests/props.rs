@@ -1,0 +1,196 @@
+//! Properties of the analytic model on every built-in target: cost grows with channels,
+//! spatial size and kernel size; latency and energy are finite and positive for every op and
+//! for subnets of every built-in space.
+
+use nasc_costmodel::{cost, Model, Report};
+use nasc_ir::op::{
+    Activation, BatchNorm, ChannelShuffle, Concat, Conv2d, Dense, Exit, ExitRule, Gate, GateDecision, Input, Pool,
+    SliceChannels,
+};
+use nasc_ir::{spaces, Graph, NodeId, Op};
+use proptest::prelude::*;
+use rand::SeedableRng;
+
+fn models() -> Vec<Model> {
+    nasc_targets::names().into_iter().map(|n| Model::new(nasc_targets::lookup(n).unwrap()).unwrap()).collect()
+}
+
+/// input [1, cin, h, h] → conv k×k (same padding) → BN → ReLU → output.
+fn conv_net(cin: usize, cout: usize, h: usize, k: usize, depthwise: bool) -> Graph {
+    let mut g = Graph::new("conv");
+    let x = g.add("x", Op::Input(Input { shape: vec![1, cin, h, h] }), &[]).unwrap();
+    let c = if depthwise { Conv2d::depthwise(k, 1, (k - 1) / 2) } else { Conv2d::new(cout, k, 1) };
+    let c = g.add("conv", Op::Conv2d(c), &[x]).unwrap();
+    let b = g.add("bn", Op::BatchNorm(BatchNorm::default()), &[c]).unwrap();
+    let r = g.add("relu", Op::Relu, &[b]).unwrap();
+    g.add("y", Op::Output, &[r]).unwrap();
+    g
+}
+
+fn price(g: &Graph, m: &Model) -> Report {
+    cost(g, m).unwrap()
+}
+
+fn assert_le(a: &Report, b: &Report, what: &str) {
+    // Allow for float rounding only.
+    assert!(
+        a.latency_ms <= b.latency_ms * (1.0 + 1e-9),
+        "{} latency: {what}: {} > {}",
+        a.target,
+        a.latency_ms,
+        b.latency_ms
+    );
+    assert!(
+        a.energy_mj <= b.energy_mj * (1.0 + 1e-9),
+        "{} energy: {what}: {} > {}",
+        a.target,
+        a.energy_mj,
+        b.energy_mj
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn monotone_in_channels(cin in 1usize..96, cout in 1usize..96, dc in 1usize..64, h in 1usize..40, k in prop::sample::select(vec![1usize, 3, 5, 7])) {
+        for m in models() {
+            let base = price(&conv_net(cin, cout, h, k, false), &m);
+            assert_le(&base, &price(&conv_net(cin, cout + dc, h, k, false), &m), "more output channels");
+            assert_le(&base, &price(&conv_net(cin + dc, cout, h, k, false), &m), "more input channels");
+            let dw = price(&conv_net(cin, cin, h, k, true), &m);
+            assert_le(&dw, &price(&conv_net(cin + dc, cin + dc, h, k, true), &m), "more depthwise channels");
+        }
+    }
+
+    #[test]
+    fn monotone_in_spatial_size(c in 1usize..64, h in 1usize..48, dh in 1usize..32, k in prop::sample::select(vec![1usize, 3, 5, 7])) {
+        for m in models() {
+            for dw in [false, true] {
+                let base = price(&conv_net(c, c, h, k, dw), &m);
+                assert_le(&base, &price(&conv_net(c, c, h + dh, k, dw), &m), "larger feature map");
+            }
+        }
+    }
+
+    #[test]
+    fn monotone_in_kernel_size(c in 1usize..64, h in 1usize..40, k in prop::sample::select(vec![1usize, 3, 5]), dk in prop::sample::select(vec![2usize, 4, 6])) {
+        for m in models() {
+            for dw in [false, true] {
+                let base = price(&conv_net(c, c, h, k, dw), &m);
+                assert_le(&base, &price(&conv_net(c, c, h, k + dk, dw), &m), "larger kernel");
+            }
+        }
+    }
+}
+
+fn check_positive(r: &Report, what: &str) {
+    assert!(r.latency_ms.is_finite() && r.latency_ms > 0.0, "{what} on {}: latency {}", r.target, r.latency_ms);
+    assert!(r.energy_mj.is_finite() && r.energy_mj > 0.0, "{what} on {}: energy {}", r.target, r.energy_mj);
+    for l in &r.layers {
+        assert!(
+            l.latency_ms.is_finite() && l.latency_ms > 0.0 && l.energy_mj.is_finite() && l.energy_mj > 0.0,
+            "{what} on {}: layer `{}` ({}) costs {} ms, {} mJ",
+            r.target,
+            l.name,
+            l.ops,
+            l.latency_ms,
+            l.energy_mj
+        );
+    }
+}
+
+/// One graph per op: input [1, 8, 6, 6] → op → (whatever makes it valid) → output.
+fn single_op_graphs() -> Vec<(String, Graph)> {
+    let x4 = || Op::Input(Input { shape: vec![1, 8, 6, 6] });
+    let mut out = Vec::new();
+    let mut one = |name: &str, build: &dyn Fn(&mut Graph, NodeId) -> NodeId| {
+        let mut g = Graph::new(name);
+        let x = g.add("x", x4(), &[]).unwrap();
+        let y = build(&mut g, x);
+        g.add("out", Op::Output, &[y]).unwrap();
+        g.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+        out.push((name.to_string(), g));
+    };
+    one("conv2d", &|g, x| g.add("op", Op::Conv2d(Conv2d::new(8, 3, 1).with_act(Activation::Relu6)), &[x]).unwrap());
+    one("grouped", &|g, x| g.add("op", Op::Conv2d(Conv2d::new(8, 1, 1).with_groups(2)), &[x]).unwrap());
+    one("depthwise", &|g, x| g.add("op", Op::Conv2d(Conv2d::depthwise(5, 2, 2)), &[x]).unwrap());
+    one("batchnorm", &|g, x| g.add("op", Op::BatchNorm(BatchNorm::default()), &[x]).unwrap());
+    for act in Activation::ALL {
+        one(act.name(), &|g, x| g.add("op", Op::from_activation(act), &[x]).unwrap());
+    }
+    one("add", &|g, x| g.add("op", Op::Add, &[x, x]).unwrap());
+    one("mul", &|g, x| {
+        let p = g.add("gap", Op::GlobalAvgPool, &[x]).unwrap();
+        g.add("op", Op::Mul, &[x, p]).unwrap()
+    });
+    one("concat", &|g, x| g.add("op", Op::Concat(Concat { axis: 1 }), &[x, x]).unwrap());
+    one("slice_channels", &|g, x| g.add("op", Op::SliceChannels(SliceChannels { start: 2, end: 6 }), &[x]).unwrap());
+    one("avg_pool", &|g, x| g.add("op", Op::AvgPool(Pool::new(3, 1, 1)), &[x]).unwrap());
+    one("max_pool", &|g, x| g.add("op", Op::MaxPool(Pool::new(2, 2, 0)), &[x]).unwrap());
+    one("global_avg_pool", &|g, x| g.add("op", Op::GlobalAvgPool, &[x]).unwrap());
+    one("zero", &|g, x| g.add("op", Op::Zero, &[x]).unwrap());
+    one("channel_shuffle", &|g, x| g.add("op", Op::ChannelShuffle(ChannelShuffle { groups: 2 }), &[x]).unwrap());
+    fn head(g: &mut Graph, x: NodeId, tag: &str) -> NodeId {
+        let p = g.add(format!("{tag}.gap"), Op::GlobalAvgPool, &[x]).unwrap();
+        let f = g.add(format!("{tag}.flat"), Op::Flatten, &[p]).unwrap();
+        g.add(format!("{tag}.fc"), Op::Dense(Dense { out_features: 10, bias: true, act: None }), &[f]).unwrap()
+    }
+    one("dense+softmax", &|g, x| {
+        let d = head(g, x, "h");
+        g.add("op", Op::Softmax, &[d]).unwrap()
+    });
+    one("exit", &|g, x| {
+        let d = head(g, x, "e");
+        g.add("op", Op::Exit(Exit { rule: ExitRule::Entropy, threshold: 0.5 }), &[d]).unwrap();
+        let c = g.add("c", Op::Conv2d(Conv2d::new(8, 3, 1)), &[x]).unwrap();
+        head(g, c, "f")
+    });
+    one("gate", &|g, x| {
+        let c = g.add("body", Op::Conv2d(Conv2d::new(8, 3, 1)), &[x]).unwrap();
+        let p = g.add("gp", Op::GlobalAvgPool, &[x]).unwrap();
+        let f = g.add("gf", Op::Flatten, &[p]).unwrap();
+        let l = g.add("gl", Op::Dense(Dense { out_features: 1, bias: true, act: None }), &[f]).unwrap();
+        g.add("op", Op::Gate(Gate { decision: GateDecision::Logit }), &[x, c, l]).unwrap()
+    });
+    out
+}
+
+#[test]
+fn every_op_costs_something_finite_on_every_target() {
+    let graphs = single_op_graphs();
+    for m in models() {
+        for (name, g) in &graphs {
+            check_positive(&price(g, &m), name);
+        }
+    }
+}
+
+#[test]
+fn every_space_subnet_costs_something_finite_on_every_target() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let models = models();
+    for name in spaces::NAMES {
+        let space = spaces::lookup(name).unwrap();
+        for _ in 0..2 {
+            let cfg = space.sample(&mut rng);
+            let g = space.subnet_of(&cfg).unwrap();
+            for m in &models {
+                let r = price(&g, m);
+                check_positive(&r, name);
+                // Exit and gate accounting: reaching an earlier exit never costs more.
+                for w in r.exits.windows(2) {
+                    assert!(w[0].latency_ms <= w[1].latency_ms, "{name} on {}: exits out of order", r.target);
+                }
+                for gate in &r.gates {
+                    assert!(
+                        gate.latency_without_ms < gate.latency_with_ms,
+                        "{name} on {}: gate {}",
+                        r.target,
+                        gate.name
+                    );
+                }
+            }
+        }
+    }
+}
