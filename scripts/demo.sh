@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main demo: sample a subnet of a built-in search space, show its layers, shapes, MACs and
-# parameters, and run it — including an early-exit network that stops at its first exit.
+# parameters, run it — including an early-exit network that stops at its first exit — and price
+# it on hardware targets: per layer, to each exit, with and without each gated block.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -17,6 +18,16 @@ step $nasc sample nb201:cifar10 --seed 7 -o "$out/subnet.json"
 step $nasc show "$out/subnet.json"
 step $nasc run "$out/subnet.json" --random-input 1 -o "$out/scores.npy"
 arch=$($nasc sample ee-mbv2:cifar10 --seed 3 --arch-only)
-step $nasc show --space ee-mbv2:cifar10 --arch "$arch" --json | grep -E '"(macs|params|macs_to_exit|name)"' | head -n 12
+printf '\n\033[1m$ %s\033[0m\n' "$nasc show --space ee-mbv2:cifar10 --arch $arch"
+$nasc show --space ee-mbv2:cifar10 --arch "$arch" | grep -E '^(total|exit)'
 step $nasc run --space ee-mbv2:cifar10 --arch "$arch" --random-input 1 --threshold 0.0
 step $nasc run --space ee-mbv2:cifar10 --arch "$arch" --random-input 1 --no-exits
+
+step $nasc targets
+step $nasc cost -t cortex-a72 "$out/subnet.json"
+step $nasc cost -t eyeriss --space ee-mbv2:cifar10 --arch "$arch" --summary
+garch=$($nasc sample skipnet-resnet:cifar10 --seed 3 --arch-only)
+step $nasc cost -t edgetpu --space skipnet-resnet:cifar10 --arch "$garch" --summary
+$nasc sample nb201:cifar10 --count 2000 --arch-only --seed 1 > "$out/archs.txt"
+step $nasc cost -t cortex-a72 --space nb201:cifar10 --archs "$out/archs.txt" --summary --json > "$out/costs.json"
+echo "$(grep -o "\"latency_ms\"" "$out/costs.json" | wc -l) subnet costs written as JSON"
