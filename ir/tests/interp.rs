@@ -288,3 +288,142 @@ proptest! {
         prop_assert_eq!(run_plain(&net, &Weights::default(), &xt), xt);
     }
 }
+
+/// Naive convolution written from the definition, one output element at a time:
+/// `y[n,o,i,j] = b[o] + Σ_{c∈group(o), p, q} w[o, c−g·Cin/G, p, q] · x[n, c, i·s−pad+p·d, j·s−pad+q·d]`.
+fn naive_conv(x: &Tensor, w: &Tensor, b: Option<&Tensor>, c: &Conv2d) -> Tensor {
+    let (n, cin, h, wd) = (x.shape[0], x.shape[1], x.shape[2] as i64, x.shape[3] as i64);
+    let g = c.groups.resolve(cin);
+    let cout = w.shape[0];
+    let (kh, kw) = (c.kernel[0] as i64, c.kernel[1] as i64);
+    let oh = (h + 2 * c.padding[0] as i64 - c.dilation[0] as i64 * (kh - 1) - 1) / c.stride[0] as i64 + 1;
+    let ow = (wd + 2 * c.padding[1] as i64 - c.dilation[1] as i64 * (kw - 1) - 1) / c.stride[1] as i64 + 1;
+    let mut y = Tensor::zeros(&[n, cout, oh as usize, ow as usize]);
+    let mut k = 0;
+    for b_ in 0..n {
+        for o in 0..cout {
+            let grp = o / (cout / g);
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut acc = b.map_or(0.0f64, |t| t.data[o] as f64);
+                    for cc in 0..cin / g {
+                        let ch = grp * (cin / g) + cc;
+                        for p in 0..kh {
+                            for q in 0..kw {
+                                let yy = i * c.stride[0] as i64 - c.padding[0] as i64 + p * c.dilation[0] as i64;
+                                let xx = j * c.stride[1] as i64 - c.padding[1] as i64 + q * c.dilation[1] as i64;
+                                if yy >= 0 && yy < h && xx >= 0 && xx < wd {
+                                    let xv = x.data
+                                        [((b_ * cin + ch) * h as usize + yy as usize) * wd as usize + xx as usize];
+                                    let wv = w.data
+                                        [((o * (cin / g) + cc) * kh as usize + p as usize) * kw as usize + q as usize];
+                                    acc += xv as f64 * wv as f64;
+                                }
+                            }
+                        }
+                    }
+                    y.data[k] = acc as f32;
+                    k += 1;
+                }
+            }
+        }
+    }
+    y
+}
+
+fn naive_pool(x: &Tensor, p: &Pool, is_max: bool) -> Tensor {
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2] as i64, x.shape[3] as i64);
+    let oh = (h + 2 * p.padding[0] as i64 - p.kernel[0] as i64) / p.stride[0] as i64 + 1;
+    let ow = (w + 2 * p.padding[1] as i64 - p.kernel[1] as i64) / p.stride[1] as i64 + 1;
+    let mut out = Vec::new();
+    for plane in 0..n * c {
+        for i in 0..oh {
+            for j in 0..ow {
+                let mut vals = Vec::new();
+                for a in 0..p.kernel[0] as i64 {
+                    for b in 0..p.kernel[1] as i64 {
+                        let (yy, xx) = (
+                            i * p.stride[0] as i64 - p.padding[0] as i64 + a,
+                            j * p.stride[1] as i64 - p.padding[1] as i64 + b,
+                        );
+                        if (0..h).contains(&yy) && (0..w).contains(&xx) {
+                            vals.push(x.data[plane * (h * w) as usize + (yy * w + xx) as usize]);
+                        }
+                    }
+                }
+                out.push(if is_max {
+                    vals.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+                } else {
+                    let div = if p.count_include_pad { p.kernel[0] * p.kernel[1] } else { vals.len() };
+                    vals.iter().sum::<f32>() / div as f32
+                });
+            }
+        }
+    }
+    Tensor::new(vec![n, c, oh as usize, ow as usize], out).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Conv with random groups, stride, padding, dilation, kernel and bias against the naive
+    /// definition above.
+    #[test]
+    fn conv_matches_naive_definition(
+        groups in 1usize..4, cin_g in 1usize..4, cout_g in 1usize..4, kh in 1usize..4, kw in 1usize..4,
+        sh in 1usize..3, sw in 1usize..3, dh in 1usize..3, dw in 1usize..3, ph in 0usize..3, pw in 0usize..3,
+        h in 1usize..9, w in 1usize..9, bias in any::<bool>(), seed in any::<u64>(),
+    ) {
+        let (cin, cout) = (groups * cin_g, groups * cout_g);
+        prop_assume!(h + 2 * ph > dh * (kh - 1) && w + 2 * pw > dw * (kw - 1));
+        let c = Conv2d {
+            out_channels: Some(cout), kernel: [kh, kw], stride: [sh, sw], padding: [ph, pw], dilation: [dh, dw],
+            groups: nasc_ir::op::Groups::Fixed(groups), bias, act: None,
+        };
+        let g = conv_graph(c.clone(), &[2, cin, h, w]);
+        let weights = Weights::random(&g, seed).unwrap();
+        let x = Tensor::from_fn(&[2, cin, h, w], |i| (((i as u64).wrapping_mul(2654435761) ^ seed) % 201) as f32 / 100.0 - 1.0);
+        let y = run_plain(&g, &weights, &x);
+        let z = naive_conv(&x, &weights.tensors["op"]["weight"], weights.tensors["op"].get("bias"), &c);
+        prop_assert_eq!(&y.shape, &z.shape);
+        prop_assert!(y.max_rel_diff(&z).unwrap() < 1e-4, "max rel diff {}", y.max_rel_diff(&z).unwrap());
+    }
+
+    /// Average (both divisor conventions) and max pooling against the naive definition.
+    #[test]
+    fn pools_match_naive_definition(
+        k in 1usize..4, s in 1usize..3, pad in 0usize..2, h in 1usize..9, w in 1usize..9, c in 1usize..4,
+        incl in any::<bool>(), seed in any::<u64>(),
+    ) {
+        prop_assume!(2 * pad <= k && h + 2 * pad >= k && w + 2 * pad >= k);
+        let p = Pool { kernel: [k, k], stride: [s, s], padding: [pad, pad], count_include_pad: incl };
+        let x = Tensor::from_fn(&[1, c, h, w], |i| (((i as u64) * 7919 ^ seed) % 97) as f32 - 48.0);
+        for is_max in [false, true] {
+            let op = if is_max { Op::MaxPool(p.clone()) } else { Op::AvgPool(p.clone()) };
+            let y = run_plain(&single_op(op, &[1, c, h, w]), &Weights::default(), &x);
+            let z = naive_pool(&x, &p, is_max);
+            prop_assert!(y.max_rel_diff(&z).unwrap() < 1e-5);
+        }
+    }
+
+    /// Dense against `y_o = b_o + Σ_i x_i · W[o, i]`, batch of several rows, with activation.
+    #[test]
+    fn dense_matches_naive_definition(n in 1usize..4, f in 1usize..20, o in 1usize..12, seed in any::<u64>()) {
+        let d = Dense { out_features: o, bias: true, act: Some(Activation::Hswish) };
+        let g = single_op(Op::Dense(d), &[n, f]);
+        let w = Weights::random(&g, seed).unwrap();
+        let x = Tensor::from_fn(&[n, f], |i| ((i as u64 ^ seed) % 13) as f32 / 6.0 - 1.0);
+        let y = run_plain(&g, &w, &x);
+        let (wt, bt) = (&w.tensors["op"]["weight"], &w.tensors["op"]["bias"]);
+        for r in 0..n {
+            for oo in 0..o {
+                let mut acc = bt.data[oo] as f64;
+                for i in 0..f {
+                    acc += x.data[r * f + i] as f64 * wt.data[oo * f + i] as f64;
+                }
+                let want = Activation::Hswish.apply(acc as f32);
+                prop_assert!((y.data[r * o + oo] - want).abs() <= 1e-5 * want.abs().max(1.0));
+            }
+        }
+    }
+}
