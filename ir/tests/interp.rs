@@ -397,7 +397,7 @@ proptest! {
     ) {
         prop_assume!(2 * pad <= k && h + 2 * pad >= k && w + 2 * pad >= k);
         let p = Pool { kernel: [k, k], stride: [s, s], padding: [pad, pad], count_include_pad: incl };
-        let x = Tensor::from_fn(&[1, c, h, w], |i| (((i as u64) * 7919 ^ seed) % 97) as f32 - 48.0);
+        let x = Tensor::from_fn(&[1, c, h, w], |i| ((((i as u64) * 7919) ^ seed) % 97) as f32 - 48.0);
         for is_max in [false, true] {
             let op = if is_max { Op::MaxPool(p.clone()) } else { Op::AvgPool(p.clone()) };
             let y = run_plain(&single_op(op, &[1, c, h, w]), &Weights::default(), &x);
