@@ -4,8 +4,7 @@
 //! rounded up to whole SIMD vectors along the vectorised dimension (output channels per group;
 //! channels for depthwise and pooling), over `lanes × fma_units × clock × threads` times the
 //! efficiency of its class. Memory: the bytes the kernel reads and writes at the level its
-//! working set fits in (L1, L2, …, DRAM), plus the weights from DRAM when the whole network's
-//! weights do not fit the last cache. Latency = max(compute, memory) + a per-kernel overhead.
+//! working set fits in (L1, L2, …, DRAM), plus the weights from DRAM (read once per inference). Latency = max(compute, memory) + a per-kernel overhead.
 //! Standalone elementwise work runs at `elementwise_per_cycle`.
 //!
 //! **NPU** — a mapping model. The array's cycles follow its dataflow (row-stationary: filter
@@ -31,9 +30,6 @@ pub struct Model {
     pub target: Target,
     /// The host CPU of an NPU target.
     pub host: Option<Box<Model>>,
-    /// Bytes of all weights of the network being priced (decides whether weights stream from
-    /// DRAM on a CPU). Set per network by [`crate::report::cost`].
-    pub weight_bytes_total: f64,
 }
 
 /// Cost of one kernel.
@@ -61,7 +57,7 @@ impl Model {
             Some(n) => Some(Box::new(Model::new(nasc_targets::lookup(&n.host)?)?)),
             None => None,
         };
-        Ok(Model { target, host, weight_bytes_total: 0.0 })
+        Ok(Model { target, host })
     }
 
     /// Bytes per element of activations and weights on this target.
@@ -119,13 +115,12 @@ impl Model {
             Some(l) => (t.memory[l].bandwidth_gbs * 1e9, t.memory[l].pj_per_byte),
             None => (t.dram.bandwidth_gbs * 1e9, t.dram.pj_per_byte),
         };
-        let mut memory = bytes / level_bw;
-        let mut dram_bytes = 0.0;
-        let last_cache = t.memory.last().map_or(0.0, |m| m.size_kib * 1024.0);
-        if self.weight_bytes_total > last_cache {
-            dram_bytes = 4.0 * k.weight_elems as f64;
-            memory += dram_bytes / (t.dram.bandwidth_gbs * 1e9);
-        }
+        // A batch-1 inference reads every weight once, from DRAM (between inferences the
+        // activations of the whole network and everything else on the core evict them). Kept
+        // local to the kernel on purpose: a kernel's cost depends only on the kernel, which is
+        // what makes the expected-cost tables exact.
+        let dram_bytes = 4.0 * k.weight_elems as f64;
+        let memory = bytes / level_bw + dram_bytes / (t.dram.bandwidth_gbs * 1e9);
         let latency = compute.max(memory) + c.kernel_overhead_us * 1e-6;
         let l1_pj = t.memory.first().map_or(0.0, |m| m.pj_per_byte);
         let energy = (k.macs as f64 * t.energy.mac_pj

@@ -96,8 +96,6 @@ pub fn cost(graph: &Graph, model: &Model) -> Result<Report> {
     let shapes = graph.validate()?;
     let (kernels, owner) = fuse(graph, &shapes);
     let bpe = model.bytes_per_element();
-    let mut model = model.clone();
-    model.weight_bytes_total = kernels.iter().map(|k| k.weight_elems as f64).sum::<f64>() * 4.0;
     let costs: Vec<Cost> = kernels
         .iter()
         .map(|k| {
