@@ -25,6 +25,7 @@ pub mod analytic;
 pub mod kernel;
 pub mod report;
 pub mod stats;
+pub mod table;
 
 pub use analytic::{Cost, Model};
 pub use report::{cost, Report};

@@ -163,7 +163,7 @@ pub fn cost(graph: &Graph, model: &Model) -> Result<Report> {
     let layers = kernels
         .iter()
         .zip(&costs)
-        .filter(|(k, _)| k.class != Class::Free)
+        .filter(|(k, c)| k.class != Class::Free || c.latency_s > 0.0 || c.energy_j > 0.0)
         .map(|(k, c)| LayerCost {
             name: k.name.clone(),
             ops: k.ops.clone(),
