@@ -65,6 +65,9 @@ impl Group {
     }
 }
 
+/// A priced probe: the scope, its assignment, and every kernel's (anchor, latency, energy).
+type Probe = (Vec<usize>, usize, Vec<(String, f64, f64)>);
+
 /// A precomputed cost table of one supernet on one target.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CostTable {
@@ -324,7 +327,7 @@ impl CostTable {
                 probes.push((s.clone(), a));
             }
         }
-        let priced: Vec<(Vec<usize>, usize, Vec<(String, f64, f64)>)> = probes
+        let priced: Vec<Probe> = probes
             .par_iter()
             .map(|(scope, a)| {
                 let (strides, _) = radix(scope);
