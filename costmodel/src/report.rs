@@ -96,21 +96,7 @@ pub fn cost(graph: &Graph, model: &Model) -> Result<Report> {
     let shapes = graph.validate()?;
     let (kernels, owner) = fuse(graph, &shapes);
     let bpe = model.bytes_per_element();
-    let costs: Vec<Cost> = kernels
-        .iter()
-        .map(|k| {
-            let mut c = if k.class == Class::ExitDecision { model.exit_decision(k) } else { model.kernel(k) };
-            // A logit gate's decision is control flow: free on a CPU, a host round trip on an NPU.
-            if let Op::Gate(g) = &graph.node(k.anchor).op {
-                if let (GateDecision::Logit, Some(n)) = (&g.decision, model.target.npu()) {
-                    c.latency_s += n.round_trip_us * 1e-6;
-                    c.energy_j += model.target.energy.static_w * n.round_trip_us * 1e-6;
-                    c.on_host = true;
-                }
-            }
-            c
-        })
-        .collect();
+    let costs: Vec<Cost> = kernels.iter().map(|k| price(graph, model, k)).collect();
     let sum = |mask: &dyn Fn(usize) -> bool| -> (f64, f64, u64) {
         kernels
             .iter()
@@ -234,4 +220,58 @@ fn peak_memory(graph: &Graph, kernels: &[Kernel], owner: &[usize], shapes: &[Vec
         peak = peak.max(live);
     }
     peak.round() as u64
+}
+
+/// Cost of one concrete run: stopping at early exit `exit` (`None`: the output) with the
+/// gates in `gates_open` (by gate order; `None`: all open). The concrete path the cost
+/// tables are tested against: it fuses and prices the graph itself.
+pub fn run_cost(graph: &Graph, model: &Model, exit: Option<usize>, gates_open: Option<&[bool]>) -> Result<(f64, f64)> {
+    let shapes = graph.validate()?;
+    let (kernels, owner) = fuse(graph, &shapes);
+    let exits = graph.exits();
+    let targets: Vec<_> = match exit {
+        Some(k) if k < exits.len() => exits[..=k].to_vec(),
+        _ => graph.node_ids().collect(),
+    };
+    let mut run = vec![false; kernels.len()];
+    for (i, &b) in graph.ancestors_mask(&targets).iter().enumerate() {
+        if b {
+            run[owner[i]] = true;
+        }
+    }
+    if let Some(open) = gates_open {
+        for (k, g) in graph.gates().into_iter().enumerate() {
+            if !open.get(k).copied().unwrap_or(true) {
+                for (i, &b) in graph.gate_body_mask(g).iter().enumerate() {
+                    if b {
+                        run[owner[i]] = false;
+                    }
+                }
+            }
+        }
+    }
+    let (mut l, mut e) = (0.0, 0.0);
+    for (k, kern) in kernels.iter().enumerate() {
+        if !run[k] {
+            continue;
+        }
+        let c = price(graph, model, kern);
+        l += c.latency_s;
+        e += c.energy_j;
+    }
+    Ok((l * 1e3, e * 1e3))
+}
+
+/// A kernel's cost in its graph: exit decisions priced as such, and a logit gate's decision a
+/// host round trip on an NPU (control flow is free on a CPU).
+fn price(graph: &Graph, model: &Model, k: &Kernel) -> Cost {
+    let mut c = if k.class == Class::ExitDecision { model.exit_decision(k) } else { model.kernel(k) };
+    if let Op::Gate(g) = &graph.node(k.anchor).op {
+        if let (GateDecision::Logit, Some(n)) = (&g.decision, model.target.npu()) {
+            c.latency_s += n.round_trip_us * 1e-6;
+            c.energy_j += model.target.energy.static_w * n.round_trip_us * 1e-6;
+            c.on_host = true;
+        }
+    }
+    c
 }

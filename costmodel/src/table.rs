@@ -32,7 +32,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use nasc_ir::op::Op;
+use nasc_ir::op::{ExitRule, Op};
 use nasc_ir::shape::{infer_op_shape, Shape};
 use nasc_ir::{Config, Graph, IrError, NodeId, Supernet};
 use rayon::prelude::*;
@@ -81,6 +81,8 @@ pub struct CostTable {
     pub options: Vec<Vec<String>>,
     /// Early exit names, in exit order.
     pub exits: Vec<String>,
+    /// Their decision rules (for soft thresholds).
+    pub exit_rules: Vec<ExitRule>,
     /// Gate names, in node order.
     pub gates: Vec<String>,
     /// The groups.
@@ -377,6 +379,13 @@ impl CostTable {
             params: params.iter().map(|p| p.name.clone()).collect(),
             options: params.iter().map(|p| p.options.clone()).collect(),
             exits: exits.iter().map(|&e| g.node(e).name.clone()).collect(),
+            exit_rules: exits
+                .iter()
+                .map(|&e| match &g.node(e).op {
+                    Op::Exit(x) => x.rule,
+                    _ => unreachable!("exits() returns exit nodes"),
+                })
+                .collect(),
             gates: gate_ids.iter().map(|&e| g.node(e).name.clone()).collect(),
             groups,
             full: Vec::new(),
