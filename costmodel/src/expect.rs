@@ -218,6 +218,88 @@ pub struct Expected {
     pub grad_gates: Vec<f64>,
     /// The architecture probabilities used, flat.
     pub probabilities: Vec<f64>,
+    /// Reused buffers (scaled logits, one-hot weights, per-group sums, contraction levels).
+    #[serde(skip)]
+    scratch: Scratch,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Scratch {
+    /// `x/τ` per logit.
+    z: Vec<f64>,
+    /// The weights the value is taken at (probabilities, or one-hot for hard paths).
+    w: Vec<f64>,
+    /// Per group: (coefficient, S_lat, S_en).
+    sums: Vec<(f64, f64, f64)>,
+    /// Contraction levels and adjoints.
+    levels: Vec<f64>,
+    adjoint: Vec<f64>,
+    combined: Vec<f64>,
+}
+
+/// Contracts a table over its scope with per-variable weights, last variable fastest:
+/// returns `Σ_a Π_j w_j(a_j) · t[a]`. With `grad`, also adds `∂/∂w_j(o)` times `scale` into
+/// `grad[offset_j + o]` (reverse mode over the partial sums: about three passes over the table
+/// instead of one product per variable per entry).
+fn contract(
+    t: &[f64],
+    radix: &[usize],
+    w: &[f64],
+    woff: &[usize],
+    levels: &mut Vec<f64>,
+    adjoint: &mut Vec<f64>,
+    grad: Option<(&mut [f64], f64)>,
+) -> f64 {
+    const MAX: usize = 16;
+    let s = radix.len();
+    assert!(s <= MAX, "scopes are at most {MAX} parameters");
+    // sizes[j] = Π_{i<j} radix[i]: the number of prefixes before variable j.
+    let mut sizes = [1usize; MAX + 1];
+    for j in 0..s {
+        sizes[j + 1] = sizes[j] * radix[j];
+    }
+    // Level j holds S_j (size sizes[j]); stored back to back, level s is `t` itself.
+    let mut starts = [0usize; MAX + 1];
+    for j in 1..s {
+        starts[j] = starts[j - 1] + sizes[j - 1];
+    }
+    let total_levels = if s == 0 { 0 } else { starts[s - 1] + sizes[s - 1] };
+    levels.clear();
+    levels.resize(total_levels, 0.0);
+    for j in (0..s).rev() {
+        let (r, wj) = (radix[j], &w[woff[j]..woff[j] + radix[j]]);
+        for u in 0..sizes[j] {
+            let below = if j + 1 == s {
+                &t[u * r..u * r + r]
+            } else {
+                &levels[starts[j + 1] + u * r..starts[j + 1] + u * r + r]
+            };
+            let acc: f64 = wj.iter().zip(below).map(|(a, b)| a * b).sum();
+            levels[starts[j] + u] = acc;
+        }
+    }
+    let value = if s == 0 { t[0] } else { levels[0] };
+    if let Some((grad, scale)) = grad {
+        adjoint.clear();
+        adjoint.resize(sizes[s].max(1), 0.0);
+        // Adjoints of level j live in adjoint[..sizes[j]]; walk down, expanding in place from
+        // the back so a prefix is read before it is overwritten.
+        adjoint[0] = scale;
+        for j in 0..s {
+            let (r, wj) = (radix[j], &w[woff[j]..woff[j] + radix[j]]);
+            for u in (0..sizes[j]).rev() {
+                let a = adjoint[u];
+                for o in (0..r).rev() {
+                    let below = if j + 1 == s { t[u * r + o] } else { levels[starts[j + 1] + u * r + o] };
+                    grad[woff[j] + o] += a * below;
+                    if j + 1 < s {
+                        adjoint[u * r + o] = a * wj[o];
+                    }
+                }
+            }
+        }
+    }
+    value
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -296,42 +378,39 @@ impl CostTable {
     /// the query must have passed [`CostTable::check_query`].
     pub fn expected_into(&self, q: &Query, out: &mut Expected) -> Result<(), String> {
         let n = self.n_logits();
+        let sc = &mut out.scratch;
+        sc.z.clear();
+        match &q.relaxation {
+            Relaxation::Gumbel { noise } => sc.z.extend(q.logits.iter().zip(noise).map(|(a, g)| (a + g) / q.tau)),
+            _ => sc.z.extend(q.logits.iter().map(|a| a / q.tau)),
+        }
         out.probabilities.resize(n, 0.0);
-        out.grad_logits.clear();
-        out.grad_logits.resize(n, 0.0);
-        // Architecture probabilities; `soft` keeps softmax(x/τ) for the chain rule.
-        let shift = |i: usize| match &q.relaxation {
-            Relaxation::Gumbel { noise } => q.logits[i] + noise[i],
-            _ => q.logits[i],
-        };
-        for (p, opts) in self.options.iter().enumerate() {
-            let o0 = self.offsets[p];
-            let m = (0..opts.len()).map(|i| shift(o0 + i) / q.tau).fold(f64::NEG_INFINITY, f64::max);
-            let mut z = 0.0;
-            for i in 0..opts.len() {
-                let e = (shift(o0 + i) / q.tau - m).exp();
-                out.probabilities[o0 + i] = e;
-                z += e;
+        for (o0, opts) in self.offsets.iter().zip(&self.options) {
+            let (z, p) = (&sc.z[*o0..o0 + opts.len()], &mut out.probabilities[*o0..o0 + opts.len()]);
+            let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let mut sum = 0.0;
+            for (pi, zi) in p.iter_mut().zip(z) {
+                *pi = (zi - m).exp();
+                sum += *pi;
             }
-            for i in 0..opts.len() {
-                out.probabilities[o0 + i] /= z;
-            }
+            let inv = 1.0 / sum;
+            p.iter_mut().for_each(|pi| *pi *= inv);
         }
         // The weights the value is taken at: the relaxed probabilities, or a one-hot path.
-        let hard: Option<&Vec<usize>> = match &q.relaxation {
-            Relaxation::Hard { choice } => Some(choice),
-            _ => None,
-        };
-        let weight = |p: usize, o: usize| -> f64 {
-            match hard {
-                Some(c) => f64::from(u8::from(c[p] == o)),
-                None => out.probabilities[self.offsets[p] + o],
+        sc.w.clear();
+        match &q.relaxation {
+            Relaxation::Hard { choice } => {
+                sc.w.resize(n, 0.0);
+                for (p, &c) in choice.iter().enumerate() {
+                    sc.w[self.offsets[p] + c] = 1.0;
+                }
             }
-        };
+            _ => sc.w.extend_from_slice(&out.probabilities),
+        }
         // Exit reach probabilities R_k and their derivatives.
         let k = self.exits.len();
         let (p_exit, dp_dtheta): (Vec<f64>, Vec<f64>) = match &q.exits {
-            ExitModel::Never => (vec![0.0; k], vec![0.0; k]),
+            ExitModel::Never => (Vec::new(), Vec::new()),
             ExitModel::Probabilities(p) => (p.clone(), vec![1.0; k]),
             ExitModel::SoftThresholds { confidences, thresholds, temperature } => (0..k)
                 .map(|j| {
@@ -348,98 +427,76 @@ impl CostTable {
                 .unzip(),
         };
         let reach = |seg: usize, skip: Option<usize>| -> f64 {
-            (0..seg.min(k)).filter(|&j| Some(j) != skip).map(|j| 1.0 - p_exit[j]).product()
+            (0..seg.min(p_exit.len())).filter(|&j| Some(j) != skip).map(|j| 1.0 - p_exit[j]).product()
         };
         let gate_p = |g: usize| q.gates.as_ref().map_or(1.0, |v| v[g]);
         // Pass 1: expectations per group.
         let (mut l, mut e) = (0.0, 0.0);
-        let mut sums: Vec<(f64, f64, f64)> = Vec::with_capacity(self.groups.len()); // (coef, S_lat, S_en)
+        sc.sums.clear();
         for g in &self.groups {
             let coef = reach(g.segment, None) * g.gates.iter().map(|&x| gate_p(x)).product::<f64>();
-            let (mut sl, mut se) = (0.0, 0.0);
-            if g.scope.len() == 1 {
-                let p = g.scope[0];
-                for o in 0..self.options[p].len() {
-                    let w = weight(p, o);
-                    sl += w * g.latency_ms[o];
-                    se += w * g.energy_mj[o];
+            let (sl, se) = match g.scope.len() {
+                0 => (g.latency_ms[0], g.energy_mj[0]),
+                1 => {
+                    let w = &sc.w[self.offsets[g.scope[0]]..];
+                    let sl = g.latency_ms.iter().zip(w).map(|(t, w)| t * w).sum::<f64>();
+                    let se = g.energy_mj.iter().zip(w).map(|(t, w)| t * w).sum::<f64>();
+                    (sl, se)
                 }
-            } else {
-                for a in 0..g.latency_ms.len() {
-                    let w: f64 = g
-                        .scope
-                        .iter()
-                        .zip(&g.strides)
-                        .map(|(&p, &s)| weight(p, (a / s) % self.options[p].len()))
-                        .product();
-                    sl += w * g.latency_ms[a];
-                    se += w * g.energy_mj[a];
+                _ => {
+                    let (r, wo) = (&g.radix, &g.weight_offsets);
+                    let sl = contract(&g.latency_ms, r, &sc.w, wo, &mut sc.levels, &mut sc.adjoint, None);
+                    let se = contract(&g.energy_mj, r, &sc.w, wo, &mut sc.levels, &mut sc.adjoint, None);
+                    (sl, se)
                 }
-            }
+            };
             l += coef * sl;
             e += coef * se;
-            sums.push((coef, sl, se));
+            sc.sums.push((coef, sl, se));
         }
         let (value, fl, fe) = q.objective.eval(l, e)?;
         out.value = value;
         out.latency_ms = l;
         out.energy_mj = e;
-        // Pass 2: ∂value/∂π (into grad_logits, converted below).
-        for (g, &(coef, _, _)) in self.groups.iter().zip(&sums) {
-            if coef == 0.0 {
+        // Pass 2: ∂value/∂w (into grad_logits, converted below).
+        out.grad_logits.clear();
+        out.grad_logits.resize(n, 0.0);
+        for (g, &(coef, _, _)) in self.groups.iter().zip(&sc.sums) {
+            if coef == 0.0 || g.scope.is_empty() {
                 continue;
             }
             if g.scope.len() == 1 {
-                let p = g.scope[0];
-                let o0 = self.offsets[p];
-                for o in 0..self.options[p].len() {
-                    out.grad_logits[o0 + o] += coef * (fl * g.latency_ms[o] + fe * g.energy_mj[o]);
+                let o0 = self.offsets[g.scope[0]];
+                for (o, (tl, te)) in g.latency_ms.iter().zip(&g.energy_mj).enumerate() {
+                    out.grad_logits[o0 + o] += coef * (fl * tl + fe * te);
                 }
             } else {
-                for a in 0..g.latency_ms.len() {
-                    let c = coef * (fl * g.latency_ms[a] + fe * g.energy_mj[a]);
-                    if c == 0.0 {
-                        continue;
-                    }
-                    for (i, (&p, &s)) in g.scope.iter().zip(&g.strides).enumerate() {
-                        let others: f64 = g
-                            .scope
-                            .iter()
-                            .zip(&g.strides)
-                            .enumerate()
-                            .filter(|&(j, _)| j != i)
-                            .map(|(_, (&pp, &ss))| weight(pp, (a / ss) % self.options[pp].len()))
-                            .product();
-                        out.grad_logits[self.offsets[p] + (a / s) % self.options[p].len()] += c * others;
-                    }
-                }
+                sc.combined.clear();
+                sc.combined.extend(g.latency_ms.iter().zip(&g.energy_mj).map(|(tl, te)| fl * tl + fe * te));
+                let (r, wo) = (&g.radix, &g.weight_offsets);
+                let grad = Some((&mut out.grad_logits[..], coef));
+                contract(&sc.combined, r, &sc.w, wo, &mut sc.levels, &mut sc.adjoint, grad);
             }
         }
         // Chain through softmax(x/τ) (straight-through for hard paths): ∂/∂x_i = π_i (d_i − π·d)/τ,
         // ∂/∂τ = −Σ_i d_i π_i (z_i − π·z)/τ with z = x/τ.
         out.grad_tau = 0.0;
-        for opts in self.offsets.iter().zip(&self.options) {
-            let (o0, n_o) = (*opts.0, opts.1.len());
-            let pi = &out.probabilities[o0..o0 + n_o];
-            let d = &out.grad_logits[o0..o0 + n_o];
-            let pd: f64 = pi.iter().zip(d).map(|(a, b)| a * b).sum();
-            let pz: f64 = (0..n_o).map(|i| pi[i] * shift(o0 + i) / q.tau).sum();
-            let mut gt = 0.0;
-            let mut gx = [0.0f64; 64];
-            let scratch = if n_o <= 64 { &mut gx[..n_o] } else { &mut vec![0.0; n_o][..] };
-            for i in 0..n_o {
-                scratch[i] = pi[i] * (d[i] - pd) / q.tau;
-                gt -= d[i] * pi[i] * (shift(o0 + i) / q.tau - pz) / q.tau;
+        for (o0, opts) in self.offsets.iter().zip(&self.options) {
+            let r = *o0..o0 + opts.len();
+            let (pi, z, d) = (&out.probabilities[r.clone()], &sc.z[r.clone()], &mut out.grad_logits[r]);
+            let pd: f64 = pi.iter().zip(d.iter()).map(|(a, b)| a * b).sum();
+            let pz: f64 = pi.iter().zip(z).map(|(a, b)| a * b).sum();
+            for i in 0..d.len() {
+                out.grad_tau -= d[i] * pi[i] * (z[i] - pz) / q.tau;
+                d[i] = pi[i] * (d[i] - pd) / q.tau;
             }
-            out.grad_logits[o0..o0 + n_o].copy_from_slice(scratch);
-            out.grad_tau += gt;
         }
         // Exits: ∂value/∂p_j = Σ_groups (∂R_seg/∂p_j) · gates · (fl·S_lat + fe·S_en).
         out.grad_exits.clear();
         if !matches!(q.exits, ExitModel::Never) {
             for j in 0..k {
                 let mut gsum = 0.0;
-                for (g, &(_, sl, se)) in self.groups.iter().zip(&sums) {
+                for (g, &(_, sl, se)) in self.groups.iter().zip(&sc.sums) {
                     if g.segment > j {
                         let gates: f64 = g.gates.iter().map(|&x| gate_p(x)).product();
                         gsum -= reach(g.segment, Some(j)) * gates * (fl * sl + fe * se);
@@ -452,7 +509,7 @@ impl CostTable {
         if q.gates.is_some() {
             for x in 0..self.gates.len() {
                 let mut gsum = 0.0;
-                for (g, &(_, sl, se)) in self.groups.iter().zip(&sums) {
+                for (g, &(_, sl, se)) in self.groups.iter().zip(&sc.sums) {
                     if g.gates.contains(&x) {
                         let others: f64 = g.gates.iter().filter(|&&y| y != x).map(|&y| gate_p(y)).product();
                         gsum += reach(g.segment, None) * others * (fl * sl + fe * se);

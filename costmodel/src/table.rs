@@ -55,6 +55,12 @@ pub struct Group {
     pub latency_ms: Vec<f64>,
     /// Energy (mJ) per scope assignment.
     pub energy_mj: Vec<f64>,
+    /// Options per scope parameter (derived; rebuilt on load).
+    #[serde(skip)]
+    pub radix: Vec<usize>,
+    /// Offsets of the scope parameters' options in a flat logits vector (derived).
+    #[serde(skip)]
+    pub weight_offsets: Vec<usize>,
 }
 
 impl Group {
@@ -355,6 +361,8 @@ impl CostTable {
                 }
                 let (strides, total) = radix(&scope);
                 let grp = groups.entry(key.clone()).or_insert_with(|| Group {
+                    radix: Vec::new(),
+                    weight_offsets: Vec::new(),
                     scope: scope.clone(),
                     strides,
                     segment: key.segment,
@@ -397,6 +405,10 @@ impl CostTable {
 
     /// Recomputes the merged fast-path groups (after deserialising).
     pub fn rebuild_full(&mut self) {
+        for g in &mut self.groups {
+            g.radix = g.scope.iter().map(|&p| self.options[p].len()).collect();
+            g.weight_offsets = g.scope.iter().map(|&p| self.offsets[p]).collect();
+        }
         let mut by_scope: BTreeMap<Vec<usize>, Group> = BTreeMap::new();
         for g in &self.groups {
             let e = by_scope.entry(g.scope.clone()).or_insert_with(|| Group {

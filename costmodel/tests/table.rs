@@ -61,3 +61,28 @@ fn table_queries_equal_the_concrete_path_on_every_space() {
         }
     }
 }
+
+#[test]
+fn tables_are_thread_safe_and_batch_queries_equal_single_ones() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<CostTable>();
+    let model = Model::new(nasc_targets::lookup("cortex-a72").unwrap()).unwrap();
+    let space = spaces::lookup("fbnet:cifar100").unwrap();
+    let table = std::sync::Arc::new(CostTable::build("fbnet:cifar100", space.supernet(), &model).unwrap());
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+    let configs: Vec<Vec<usize>> =
+        (0..500).map(|_| table.options.iter().map(|o| rng.gen_range(0..o.len())).collect()).collect();
+    let batch = table.cost_batch(&configs);
+    let threads: Vec<_> = (0..4)
+        .map(|k| {
+            let (t, c) = (table.clone(), configs.clone());
+            std::thread::spawn(move || c.iter().skip(k).step_by(4).map(|x| (x.clone(), t.cost(x))).collect::<Vec<_>>())
+        })
+        .collect();
+    for h in threads {
+        for (c, p) in h.join().unwrap() {
+            let i = configs.iter().position(|x| *x == c).unwrap();
+            assert_eq!(batch[i], p);
+        }
+    }
+}
