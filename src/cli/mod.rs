@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod cost;
 mod dot;
+mod expect;
 mod model;
 mod run;
 mod sample;
@@ -40,6 +41,9 @@ enum Command {
     Target(targets::TargetCommand),
     /// Latency, energy, MACs, parameters and peak memory of a model (or many) on a target.
     Cost(cost::Options),
+    /// Expected cost of a supernet under architecture logits (and exit/gate probabilities),
+    /// with the gradient of the objective.
+    Expect(expect::Options),
     /// Score a target's predictions against the public measurements in `data/`.
     Validate(validate::Options),
 }
@@ -56,6 +60,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Target(c) => targets::target(c),
         Command::Cost(o) => cost::run(o),
         Command::Validate(o) => validate::run(o),
+        Command::Expect(o) => expect::run(o),
     }
 }
 
