@@ -1,35 +1,12 @@
 //! End-to-end tests of the `nasc` binary: every subcommand on real inputs, and bad inputs
 //! giving a one-line error naming the place with a non-zero exit and no output file.
 
+mod common;
+use common::{fails, json, ok};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use nasc::ir::Tensor;
-
-fn nasc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nasc")).args(args).output().expect("nasc runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = nasc(args);
-    assert!(o.status.success(), "nasc {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
-/// Runs a command that must fail; returns its one-line error.
-fn fails(args: &[&str]) -> String {
-    let o = nasc(args);
-    assert_eq!(o.status.code(), Some(1), "nasc {args:?} must fail with exit 1");
-    let err = String::from_utf8(o.stderr).unwrap();
-    assert!(err.starts_with("error: "), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).expect("valid JSON")
-}
 
 fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()

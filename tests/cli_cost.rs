@@ -2,33 +2,10 @@
 //! is one file, bad target files get one-line errors naming the field, and cost reports carry
 //! what search frameworks read.
 
+mod common;
+use common::{fails, json, ok};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn nasc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nasc")).args(args).output().expect("nasc runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let o = nasc(args);
-    assert!(o.status.success(), "nasc {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let o = nasc(args);
-    assert_eq!(o.status.code(), Some(1), "nasc {args:?} must fail with exit 1");
-    assert!(o.stdout.is_empty(), "no output on failure: {}", String::from_utf8_lossy(&o.stdout));
-    let err = String::from_utf8(o.stderr).unwrap();
-    assert!(err.starts_with("error: "), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).expect("valid JSON")
-}
 
 /// A made-up RISC-V vector core, written from scratch as a user would.
 const MY_CORE: &str = r#"

@@ -1,30 +1,17 @@
 //! End-to-end tests of `nasc expect`: file formats, gradients as arrays of arrays, and bad
 //! inputs refused with one-line errors.
 
-use std::process::{Command, Output};
+mod common;
+use common::{fails, json, ok};
 
-fn nasc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nasc")).args(args).output().expect("nasc runs")
-}
-
-fn ok(args: &[&str]) -> serde_json::Value {
-    let o = nasc(args);
-    assert!(o.status.success(), "nasc {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).expect("JSON")
-}
-
-fn fails(args: &[&str]) -> String {
-    let o = nasc(args);
-    assert_eq!(o.status.code(), Some(1), "nasc {args:?} must fail");
-    let err = String::from_utf8(o.stderr).unwrap();
-    assert!(err.starts_with("error: ") && err.trim_end().lines().count() == 1, "{err}");
-    err
+fn okj(args: &[&str]) -> serde_json::Value {
+    json(&ok(args))
 }
 
 #[test]
 fn expect_prints_value_and_gradient_arrays() {
     let d = tempfile::tempdir().unwrap();
-    let v = ok(&["expect", "-t", "cortex-a72", "--space", "fbnet:cifar100", "--logits", "uniform", "--json"]);
+    let v = okj(&["expect", "-t", "cortex-a72", "--space", "fbnet:cifar100", "--logits", "uniform", "--json"]);
     let g = v["grad_logits"].as_array().unwrap();
     assert_eq!(g.len(), 22);
     assert!(g.iter().all(|r| r.as_array().unwrap().len() == 9));
@@ -46,7 +33,7 @@ fn expect_prints_value_and_gradient_arrays() {
     let path = d.path().join("logits.json");
     std::fs::write(&path, serde_json::Value::Object(obj).to_string()).unwrap();
     let table = d.path().join("table.json");
-    let w = ok(&[
+    let w = okj(&[
         "expect",
         "-t",
         "cortex-a72",
@@ -69,7 +56,7 @@ fn expect_prints_value_and_gradient_arrays() {
     // Exits and gates.
     let ex = d.path().join("exits.json");
     std::fs::write(&ex, r#"{"probabilities": [0.5, 0.5, 0.5]}"#).unwrap();
-    let e = ok(&[
+    let e = okj(&[
         "expect",
         "-t",
         "eyeriss",
@@ -85,7 +72,7 @@ fn expect_prints_value_and_gradient_arrays() {
     assert!(e["grad_exits"].as_array().unwrap().iter().all(|x| x.as_f64().unwrap() < 0.0), "exiting more is cheaper");
     let gt = d.path().join("gates.json");
     std::fs::write(&gt, serde_json::json!(vec![0.5; 16]).to_string()).unwrap();
-    let s = ok(&[
+    let s = okj(&[
         "expect",
         "-t",
         "cortex-a72",

@@ -109,10 +109,7 @@ pub fn build() -> Result<Graph> {
 impl EeMbv2 {
     fn net() -> &'static Supernet {
         static NET: OnceLock<Supernet> = OnceLock::new();
-        NET.get_or_init(|| {
-            let g = build().expect("ee-mbv2 supernet builds");
-            Supernet::new(g).expect("ee-mbv2 supernet validates")
-        })
+        crate::spaces::cached(&NET, build).expect("the built-in supernet builds and validates")
     }
 }
 

@@ -122,14 +122,7 @@ impl FbNet {
     /// The space of a variant (its supernet is built and validated once per process).
     pub fn new(variant: Variant) -> Result<Self> {
         static CELLS: [OnceLock<Supernet>; 2] = [OnceLock::new(), OnceLock::new()];
-        let cell = &CELLS[variant.index()];
-        let supernet = match cell.get() {
-            Some(s) => s,
-            None => {
-                let built = Supernet::new(build(variant)?)?;
-                cell.get_or_init(|| built)
-            }
-        };
+        let supernet = crate::spaces::cached(&CELLS[variant.index()], || build(variant))?;
         Ok(FbNet { variant, supernet })
     }
 

@@ -58,6 +58,18 @@ pub trait SearchSpace: Send + Sync {
     }
 }
 
+/// A supernet built and validated once per process, in `cell`.
+pub(crate) fn cached(
+    cell: &'static std::sync::OnceLock<Supernet>,
+    build: impl FnOnce() -> Result<Graph>,
+) -> Result<&'static Supernet> {
+    if let Some(s) = cell.get() {
+        return Ok(s);
+    }
+    let built = Supernet::new(build()?)?;
+    Ok(cell.get_or_init(|| built))
+}
+
 /// Every built-in space name, variants included.
 pub const NAMES: &[&str] = &[
     "nb201:cifar10",

@@ -104,14 +104,7 @@ impl Nb201 {
     /// The space of a variant (its supernet is built and validated once per process).
     pub fn new(variant: Variant) -> Result<Self> {
         static CELLS: [OnceLock<Supernet>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
-        let cell = &CELLS[variant.index()];
-        let supernet = match cell.get() {
-            Some(s) => s,
-            None => {
-                let built = Supernet::new(build(variant)?)?;
-                cell.get_or_init(|| built)
-            }
-        };
+        let supernet = crate::spaces::cached(&CELLS[variant.index()], || build(variant))?;
         Ok(Nb201 { variant, supernet })
     }
 

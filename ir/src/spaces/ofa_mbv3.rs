@@ -199,10 +199,7 @@ pub fn build() -> Result<Graph> {
 impl OfaMbv3 {
     fn net() -> &'static Supernet {
         static NET: OnceLock<Supernet> = OnceLock::new();
-        NET.get_or_init(|| {
-            let g = build().expect("ofa-mbv3 supernet builds");
-            Supernet::new(g).expect("ofa-mbv3 supernet validates")
-        })
+        crate::spaces::cached(&NET, build).expect("the built-in supernet builds and validates")
     }
 }
 

@@ -104,10 +104,7 @@ pub fn build() -> Result<Graph> {
 impl SkipNet {
     fn net() -> &'static Supernet {
         static NET: OnceLock<Supernet> = OnceLock::new();
-        NET.get_or_init(|| {
-            let g = build().expect("skipnet supernet builds");
-            Supernet::new(g).expect("skipnet supernet validates")
-        })
+        crate::spaces::cached(&NET, build).expect("the built-in supernet builds and validates")
     }
 }
 
