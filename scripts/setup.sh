@@ -49,6 +49,20 @@ nasc_setup() {
   else
     echo "setup: not a Debian system; make sure LLVM 19, qemu-user and the aarch64/riscv64 cross gcc are installed" >&2
   fi
+  # Python packages the ONNX tests use to build models independently of nasc and to run them
+  # with ONNX Runtime (the reference the importer is checked against).
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "error: python3 not found (Debian: apt-get install python3 python3-pip)" >&2
+    return 1
+  fi
+  if ! python3 -c "import numpy, onnx, onnxruntime" >/dev/null 2>&1; then
+    echo "setup: installing python packages: numpy onnx onnxruntime" >&2
+    python3 -m pip install --quiet --disable-pip-version-check numpy onnx onnxruntime >&2 ||
+      python3 -m pip install --quiet --disable-pip-version-check --break-system-packages numpy onnx onnxruntime >&2 || {
+      echo "error: pip could not install numpy onnx onnxruntime" >&2
+      return 1
+    }
+  fi
   export LLVM_SYS_191_PREFIX="${LLVM_SYS_191_PREFIX:-/usr/lib/llvm-19}"
 }
 

@@ -75,3 +75,29 @@ pub fn read_graph(path: &Path) -> Result<Graph> {
     let text = fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
     Graph::from_json(&text).with_context(|| format!("{}", path.display()))
 }
+
+/// Reads a model: a graph JSON file, or an `.onnx` file (with its weights, and the early exits
+/// of an optional sidecar JSON, see [`crate::onnx`]).
+pub fn read_model(path: &Path, exits: Option<&Path>) -> Result<(Graph, Option<nasc_ir::Weights>)> {
+    let is_onnx = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    if !is_onnx {
+        if let Some(e) = exits {
+            anyhow::bail!(
+                "{}: an exits sidecar applies to .onnx models only; graph JSON carries its exits",
+                e.display()
+            );
+        }
+        return Ok((read_graph(path)?, None));
+    }
+    let sidecar = match exits {
+        Some(e) => {
+            let text = fs::read_to_string(e).with_context(|| format!("{}: cannot read", e.display()))?;
+            serde_json::from_str(&text).with_context(|| format!("{}: not an exits sidecar", e.display()))?
+        }
+        None => crate::onnx::Sidecar::default(),
+    };
+    let bytes = fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let name = path.file_stem().map_or_else(|| "model".to_string(), |s| s.to_string_lossy().into_owned());
+    let m = crate::onnx::import(&bytes, &name, &sidecar).with_context(|| format!("{}", path.display()))?;
+    Ok((m.graph, Some(m.weights)))
+}

@@ -11,4 +11,5 @@ pub use nasc_costmodel as costmodel;
 pub use nasc_ir as ir;
 pub use nasc_targets as targets;
 pub mod io;
+pub mod onnx;
 pub mod validate;

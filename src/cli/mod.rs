@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod cost;
 mod dot;
 mod expect;
+mod export;
 mod model;
 mod run;
 mod sample;
@@ -44,6 +45,8 @@ enum Command {
     /// Expected cost of a supernet under architecture logits (and exit/gate probabilities),
     /// with the gradient of the objective.
     Expect(expect::Options),
+    /// Write a concrete subnet and its weights as ONNX.
+    Export(export::Options),
     /// Score a target's predictions against the public measurements in `data/`.
     Validate(validate::Options),
 }
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Cost(o) => cost::run(o),
         Command::Validate(o) => validate::run(o),
         Command::Expect(o) => expect::run(o),
+        Command::Export(o) => export::run(o),
     }
 }
 

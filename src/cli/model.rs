@@ -18,31 +18,42 @@ pub struct ModelArgs {
     /// An architecture string of that space.
     #[arg(long, value_name = "ARCH", requires = "space")]
     pub arch: Option<String>,
+    /// For an `.onnx` MODEL: a sidecar JSON marking its early exits.
+    #[arg(long, value_name = "SIDECAR.json", requires = "model")]
+    pub exits: Option<PathBuf>,
 }
 
 impl ModelArgs {
     /// The named graph; a supernet when `--space` is given without `--arch` and
     /// `allow_supernet` holds.
     pub fn load(&self, allow_supernet: bool) -> Result<Graph> {
-        match (&self.model, &self.space, &self.arch) {
-            (Some(path), _, _) => nasc::io::read_graph(path),
-            (None, Some(space), Some(arch)) => {
-                let s = spaces::lookup(space)?;
-                Ok(s.subnet(arch)?)
-            }
-            (None, Some(space), None) if allow_supernet => Ok(spaces::lookup(space)?.supernet().graph().clone()),
+        Ok(self.load_with_weights(allow_supernet)?.0)
+    }
+
+    /// The named graph and, for an ONNX model, its weights.
+    pub fn load_with_weights(&self, allow_supernet: bool) -> Result<(Graph, Option<nasc::ir::Weights>)> {
+        let g = match (&self.model, &self.space, &self.arch) {
+            (Some(path), _, _) => return nasc::io::read_model(path, self.exits.as_deref()),
+            (None, Some(space), Some(arch)) => spaces::lookup(space)?.subnet(arch)?,
+            (None, Some(space), None) if allow_supernet => spaces::lookup(space)?.supernet().graph().clone(),
             (None, Some(_), None) => bail!("--space needs --arch (an architecture string of the space)"),
-            (None, None, _) => bail!("name a model: MODEL.json, or --space S --arch A"),
-        }
+            (None, None, _) => bail!("name a model: MODEL.json or MODEL.onnx, or --space S --arch A"),
+        };
+        Ok((g, None))
     }
 
     /// The named graph, which must be concrete and valid.
     pub fn load_concrete(&self) -> Result<Graph> {
-        let g = self.load(false)?;
+        Ok(self.load_concrete_with_weights()?.0)
+    }
+
+    /// The named graph, concrete and valid, and, for an ONNX model, its weights.
+    pub fn load_concrete_with_weights(&self) -> Result<(Graph, Option<nasc::ir::Weights>)> {
+        let (g, w) = self.load_with_weights(false)?;
         if !g.is_concrete() {
             bail!("model `{}` is a supernet (it has choices); select a subnet with --space S --arch A", g.name);
         }
         g.validate().with_context(|| format!("model `{}`", g.name))?;
-        Ok(g)
+        Ok((g, w))
     }
 }

@@ -43,7 +43,7 @@ pub struct Options {
 }
 
 pub fn run(o: Options) -> Result<()> {
-    let g = o.model.load_concrete()?;
+    let (g, file_weights) = o.model.load_concrete_with_weights()?;
     let in_shape = g.infer_shapes()?[g.input_node()?.index()].clone();
     let input = match (&o.input, o.random_input) {
         (Some(p), _) => nasc::io::read_npy(p)?,
@@ -56,7 +56,10 @@ pub fn run(o: Options) -> Result<()> {
     if input.shape != in_shape {
         bail!("input has shape {:?} but model `{}` takes {:?}", input.shape, g.name, in_shape);
     }
-    let weights = Weights::random(&g, o.seed)?;
+    let weights = match file_weights {
+        Some(w) => w,
+        None => Weights::random(&g, o.seed)?,
+    };
     let mut opts = interp::RunOptions { disable_exits: o.no_exits, ..Default::default() };
     let exit_names: Vec<String> = g.exits().iter().map(|&e| g.node(e).name.clone()).collect();
     for t in &o.thresholds {
