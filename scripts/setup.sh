@@ -55,11 +55,11 @@ nasc_setup() {
     echo "error: python3 not found (Debian: apt-get install python3 python3-pip)" >&2
     return 1
   fi
-  if ! python3 -c "import numpy, onnx, onnxruntime" >/dev/null 2>&1; then
-    echo "setup: installing python packages: numpy onnx onnxruntime" >&2
-    python3 -m pip install --quiet --disable-pip-version-check numpy onnx onnxruntime >&2 ||
-      python3 -m pip install --quiet --disable-pip-version-check --break-system-packages numpy onnx onnxruntime >&2 || {
-      echo "error: pip could not install numpy onnx onnxruntime" >&2
+  if ! python3 -c "import numpy, onnx, onnxruntime, pytest" >/dev/null 2>&1; then
+    echo "setup: installing python packages: numpy onnx onnxruntime pytest" >&2
+    python3 -m pip install --quiet --disable-pip-version-check numpy onnx onnxruntime pytest >&2 ||
+      python3 -m pip install --quiet --disable-pip-version-check --break-system-packages numpy onnx onnxruntime pytest >&2 || {
+      echo "error: pip could not install numpy onnx onnxruntime pytest" >&2
       return 1
     }
   fi

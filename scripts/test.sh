@@ -11,6 +11,10 @@ echo "== cargo clippy -D warnings" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test" >&2
 cargo test --workspace --locked
+echo "== python package (maturin build, pytest)" >&2
+python3 -m pip install --quiet --disable-pip-version-check ./python >&2 ||
+  python3 -m pip install --quiet --disable-pip-version-check --break-system-packages ./python >&2
+(cd python && python3 -m pytest -q tests)
 echo "== cargo doc" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 echo "== all checks passed" >&2

@@ -6,6 +6,7 @@
 //! `src/cli/`) is built on it.
 #![warn(missing_docs)]
 
+#[cfg(feature = "codegen")]
 pub use nasc_codegen as codegen;
 pub use nasc_costmodel as costmodel;
 pub use nasc_ir as ir;
