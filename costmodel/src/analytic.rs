@@ -23,6 +23,50 @@ use nasc_targets::{Cpu, Dataflow, Kind, Npu, Target};
 
 use crate::kernel::{Class, Kernel};
 
+/// The additive terms a kernel's latency is made of, which calibration scales
+/// ([`crate::calibrate`]). Where the model takes a maximum (the roofline, a double-buffered
+/// NPU), the kernel's time is attributed to the term that bounds it.
+pub mod term {
+    /// Compute of dense k×k convolutions.
+    pub const CONV: usize = 0;
+    /// Compute of 1×1 convolutions.
+    pub const POINTWISE: usize = 1;
+    /// Compute of depthwise convolutions.
+    pub const DEPTHWISE: usize = 2;
+    /// Compute of grouped convolutions.
+    pub const GROUPED: usize = 3;
+    /// Compute of fully connected layers.
+    pub const DENSE: usize = 4;
+    /// Pooling.
+    pub const POOL: usize = 5;
+    /// Elementwise work (standalone ops, fused epilogues, exit statistics).
+    pub const ELEMENTWISE: usize = 6;
+    /// Memory-bound time (caches, DRAM).
+    pub const MEMORY: usize = 7;
+    /// Fixed per-kernel overhead (dispatch, invocation).
+    pub const OVERHEAD: usize = 8;
+    /// Work on an NPU's host: fallback kernels, transfers, round trips.
+    pub const HOST: usize = 9;
+    /// Number of terms.
+    pub const N: usize = 10;
+    /// Their names, in index order.
+    pub const NAMES: [&str; N] =
+        ["conv", "pointwise", "depthwise", "grouped", "dense", "pool", "elementwise", "memory", "overhead", "host"];
+}
+
+/// Latency terms in seconds, indexed by [`term`].
+pub type Terms = [f64; term::N];
+
+/// A calibrated profile's scaling of the analytic model: one coefficient per latency term and
+/// one for energy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scaling {
+    /// Per-term latency coefficients.
+    pub latency: Terms,
+    /// Energy coefficient.
+    pub energy: f64,
+}
+
 /// A target ready for pricing: the target and, for an NPU, its resolved host.
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -30,6 +74,8 @@ pub struct Model {
     pub target: Target,
     /// The host CPU of an NPU target.
     pub host: Option<Box<Model>>,
+    /// Calibration, when a profile is applied ([`crate::calibrate::Profile::apply`]).
+    pub scaling: Option<Scaling>,
 }
 
 /// Cost of one kernel.
@@ -41,12 +87,49 @@ pub struct Cost {
     pub energy_j: f64,
     /// Whether an NPU target ran it on its host.
     pub on_host: bool,
+    /// The latency split into [`term`]s (they sum to `latency_s`).
+    #[serde(skip)]
+    pub terms: Terms,
 }
 
 impl std::ops::Add for Cost {
     type Output = Cost;
     fn add(self, o: Cost) -> Cost {
-        Cost { latency_s: self.latency_s + o.latency_s, energy_j: self.energy_j + o.energy_j, on_host: self.on_host }
+        let mut terms = self.terms;
+        terms.iter_mut().zip(&o.terms).for_each(|(a, b)| *a += b);
+        Cost {
+            latency_s: self.latency_s + o.latency_s,
+            energy_j: self.energy_j + o.energy_j,
+            on_host: self.on_host,
+            terms,
+        }
+    }
+}
+
+impl Cost {
+    fn with_term(latency_s: f64, energy_j: f64, t: usize) -> Cost {
+        let mut terms = [0.0; term::N];
+        terms[t] = latency_s;
+        Cost { latency_s, energy_j, on_host: false, terms }
+    }
+
+    /// Moves the whole latency into one term (work done elsewhere, e.g. on the host).
+    fn all_in(mut self, t: usize) -> Cost {
+        self.terms = [0.0; term::N];
+        self.terms[t] = self.latency_s;
+        self
+    }
+}
+
+fn compute_term(class: Class) -> usize {
+    match class {
+        Class::Conv => term::CONV,
+        Class::Pointwise => term::POINTWISE,
+        Class::Depthwise => term::DEPTHWISE,
+        Class::Grouped => term::GROUPED,
+        Class::Dense => term::DENSE,
+        Class::Pool | Class::GlobalPool => term::POOL,
+        Class::Elementwise | Class::ExitDecision | Class::Free => term::ELEMENTWISE,
     }
 }
 
@@ -57,7 +140,7 @@ impl Model {
             Some(n) => Some(Box::new(Model::new(nasc_targets::lookup(&n.host)?)?)),
             None => None,
         };
-        Ok(Model { target, host })
+        Ok(Model { target, host, scaling: None })
     }
 
     /// Bytes per element of activations and weights on this target.
@@ -65,11 +148,35 @@ impl Model {
         self.target.npu().map_or(4.0, |n| n.bytes_per_element as f64)
     }
 
-    /// Latency and energy of a kernel.
+    /// Latency and energy of a kernel (calibrated when a profile is applied).
     pub fn kernel(&self, k: &Kernel) -> Cost {
-        match self.target.kind {
+        let c = match self.target.kind {
             Kind::Cpu => self.cpu_kernel(self.target.cpu().expect("validated cpu target"), k),
             Kind::Npu => self.npu_kernel(self.target.npu().expect("validated npu target"), k),
+        };
+        self.calibrated(c)
+    }
+
+    /// Applies the calibration, if any: latency = Σ coefficient × term.
+    fn calibrated(&self, mut c: Cost) -> Cost {
+        if let Some(s) = &self.scaling {
+            c.terms.iter_mut().zip(&s.latency).for_each(|(t, k)| *t *= k);
+            c.latency_s = c.terms.iter().sum();
+            c.energy_j *= s.energy;
+        }
+        c
+    }
+
+    /// A logit gate's decision: control flow, free on a CPU; a host round trip on an NPU.
+    pub fn gate_decision(&self) -> Cost {
+        match self.target.npu() {
+            Some(n) => {
+                let t = n.round_trip_us * 1e-6;
+                let mut c = Cost::with_term(t, self.static_energy(t), term::HOST);
+                c.on_host = true;
+                self.calibrated(c)
+            }
+            None => Cost::default(),
         }
     }
 
@@ -105,8 +212,9 @@ impl Model {
             }
             None => k.macs as f64,
         };
-        let compute = quantised_macs / (lanes * c.fma_units as f64 * clock * threads * eff)
-            + k.elementwise_ops as f64 / (c.elementwise_per_cycle * clock * threads);
+        let gemm = quantised_macs / (lanes * c.fma_units as f64 * clock * threads * eff);
+        let elementwise = k.elementwise_ops as f64 / (c.elementwise_per_cycle * clock * threads);
+        let compute = gemm + elementwise;
         let bytes = 4.0 * (k.in_elems + k.weight_elems + k.out_elems) as f64;
         let working_set = bytes;
         // The level serving the kernel: the nearest one its working set fits in.
@@ -121,7 +229,16 @@ impl Model {
         // what makes the expected-cost tables exact.
         let dram_bytes = 4.0 * k.weight_elems as f64;
         let memory = bytes / level_bw + dram_bytes / (t.dram.bandwidth_gbs * 1e9);
-        let latency = compute.max(memory) + c.kernel_overhead_us * 1e-6;
+        let overhead = c.kernel_overhead_us * 1e-6;
+        let latency = compute.max(memory) + overhead;
+        let mut terms = [0.0; term::N];
+        if compute >= memory {
+            terms[compute_term(k.class)] += gemm;
+            terms[term::ELEMENTWISE] += elementwise;
+        } else {
+            terms[term::MEMORY] += memory;
+        }
+        terms[term::OVERHEAD] += overhead;
         let l1_pj = t.memory.first().map_or(0.0, |m| m.pj_per_byte);
         let energy = (k.macs as f64 * t.energy.mac_pj
             + k.elementwise_ops as f64 * t.energy.mac_pj * 0.5
@@ -130,7 +247,7 @@ impl Model {
             + dram_bytes * t.dram.pj_per_byte)
             * 1e-12
             + self.static_energy(latency);
-        Cost { latency_s: latency, energy_j: energy, on_host: false }
+        Cost { latency_s: latency, energy_j: energy, on_host: false, terms }
     }
 
     /// Whether the array runs this kernel.
@@ -203,7 +320,7 @@ impl Model {
             c.latency_s += transfer;
             c.energy_j += moved * t.dram.pj_per_byte * 1e-12 + self.static_energy(transfer);
             c.on_host = true;
-            return c;
+            return c.all_in(term::HOST);
         }
         let pool_on_vector_unit = matches!(k.class, Class::Pool | Class::GlobalPool) && !n.pool_as_conv;
         if k.geometry.is_none() || pool_on_vector_unit {
@@ -215,14 +332,14 @@ impl Model {
             let latency = ops / (n.array[1] as f64 * n.clock_ghz * 1e9);
             let energy = ops * (t.energy.mac_pj + 2.0 * n.bytes_per_element as f64 * n.register_pj_per_byte) * 1e-12
                 + self.static_energy(latency);
-            return Cost { latency_s: latency, energy_j: energy, on_host: false };
+            return Cost::with_term(latency, energy, term::ELEMENTWISE);
         }
         if n.depthwise_fused && k.class == Class::Depthwise {
             let latency = n.invocation_overhead_us.max(0.01) * 1e-6;
             let energy =
                 k.macs as f64 * (t.energy.mac_pj + 4.0 * n.bytes_per_element as f64 * n.register_pj_per_byte) * 1e-12
                     + self.static_energy(latency);
-            return Cost { latency_s: latency, energy_j: energy, on_host: false };
+            return Cost::with_term(latency, energy, term::OVERHEAD);
         }
         let be = n.bytes_per_element as f64;
         let (i, w, o) = (be * k.in_elems as f64, be * k.weight_elems as f64, be * k.out_elems as f64);
@@ -242,8 +359,18 @@ impl Model {
         let cycles = Self::array_cycles(n, k);
         let compute = cycles / (n.clock_ghz * 1e9);
         let dram_time = dram / (t.dram.bandwidth_gbs * 1e9);
-        let latency = if n.double_buffered { compute.max(dram_time) } else { compute + dram_time }
-            + n.invocation_overhead_us * 1e-6;
+        let overhead = n.invocation_overhead_us * 1e-6;
+        let latency = if n.double_buffered { compute.max(dram_time) } else { compute + dram_time } + overhead;
+        let mut terms = [0.0; term::N];
+        match (n.double_buffered, compute >= dram_time) {
+            (true, true) => terms[compute_term(k.class)] = compute,
+            (true, false) => terms[term::MEMORY] = dram_time,
+            (false, _) => {
+                terms[compute_term(k.class)] = compute;
+                terms[term::MEMORY] = dram_time;
+            }
+        }
+        terms[term::OVERHEAD] = overhead;
         // Every MAC reads an input, a weight and a partial sum from registers and writes the sum.
         let mac_equiv = match (k.class, k.geometry) {
             (Class::Pool, Some(g)) if n.pool_as_conv => k.macs as f64 * g.cin as f64,
@@ -254,7 +381,7 @@ impl Model {
         let glb_pj = t.memory.first().map_or(0.0, |m| m.pj_per_byte);
         let energy = (mac_equiv * t.energy.mac_pj + register + 2.0 * dram * glb_pj + dram * t.dram.pj_per_byte) * 1e-12
             + self.static_energy(latency);
-        Cost { latency_s: latency, energy_j: energy, on_host: false }
+        Cost { latency_s: latency, energy_j: energy, on_host: false, terms }
     }
 
     /// Cost of an exit decision (the scores go to the decision maker and the answer back).
@@ -268,7 +395,7 @@ impl Model {
                 c.latency_s += t;
                 c.energy_j += moved * self.target.dram.pj_per_byte * 1e-12 + self.static_energy(t);
                 c.on_host = true;
-                c
+                self.calibrated(c.all_in(term::HOST))
             }
             None => self.kernel(k),
         }

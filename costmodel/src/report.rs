@@ -89,6 +89,10 @@ pub struct Report {
     pub exits: Vec<ExitCost>,
     /// Per-gate costs (empty without gates).
     pub gates: Vec<GateCost>,
+    /// The full run's latency split into the model's terms, ms
+    /// ([`crate::analytic::term`]); what calibration fits.
+    #[serde(skip)]
+    pub terms_ms: crate::analytic::Terms,
 }
 
 /// Prices a concrete graph on a target.
@@ -115,6 +119,10 @@ pub fn cost(graph: &Graph, model: &Model) -> Result<Report> {
         m
     };
     let (lat, energy, macs) = sum(&|_| true);
+    let mut terms_ms = [0.0; crate::analytic::term::N];
+    for c in &costs {
+        terms_ms.iter_mut().zip(&c.terms).for_each(|(a, b)| *a += b * 1e3);
+    }
     let params = kernels.iter().map(|k| k.params).sum();
 
     let exit_ids = graph.exits();
@@ -174,6 +182,7 @@ pub fn cost(graph: &Graph, model: &Model) -> Result<Report> {
         layers,
         exits,
         gates,
+        terms_ms,
     })
 }
 
@@ -265,13 +274,14 @@ pub fn run_cost(graph: &Graph, model: &Model, exit: Option<usize>, gates_open: O
 /// A kernel's cost in its graph: exit decisions priced as such, and a logit gate's decision a
 /// host round trip on an NPU (control flow is free on a CPU).
 fn price(graph: &Graph, model: &Model, k: &Kernel) -> Cost {
-    let mut c = if k.class == Class::ExitDecision { model.exit_decision(k) } else { model.kernel(k) };
-    if let Op::Gate(g) = &graph.node(k.anchor).op {
-        if let (GateDecision::Logit, Some(n)) = (&g.decision, model.target.npu()) {
-            c.latency_s += n.round_trip_us * 1e-6;
-            c.energy_j += model.target.energy.static_w * n.round_trip_us * 1e-6;
-            c.on_host = true;
+    let c = if k.class == Class::ExitDecision { model.exit_decision(k) } else { model.kernel(k) };
+    match &graph.node(k.anchor).op {
+        Op::Gate(g) if matches!(g.decision, GateDecision::Logit) => {
+            let gate = model.gate_decision();
+            let mut d = c + gate;
+            d.on_host = c.on_host || gate.on_host;
+            d
         }
+        _ => c,
     }
-    c
 }
