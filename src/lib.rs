@@ -13,4 +13,5 @@ pub use nasc_ir as ir;
 pub use nasc_targets as targets;
 pub mod io;
 pub mod onnx;
+pub mod study;
 pub mod validate;

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod analytic;
+pub mod calibrate;
 pub mod expect;
 pub mod kernel;
 pub mod report;

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use nasc::costmodel::{cost, Model, Report};
+use nasc::costmodel::{cost, Report};
 use nasc::ir::spaces;
 use rayon::prelude::*;
 
@@ -23,6 +23,9 @@ pub struct Options {
     /// skipped); prices every one, in parallel.
     #[arg(long, value_name = "FILE", requires = "space", conflicts_with_all = ["arch", "model"])]
     archs: Option<PathBuf>,
+    /// A calibrated profile (from `nasc calibrate`) to apply to the target.
+    #[arg(long, value_name = "PROFILE.json")]
+    profile: Option<PathBuf>,
     /// Print JSON (one object, or an array of objects with `--archs`).
     #[arg(long)]
     json: bool,
@@ -95,8 +98,7 @@ fn strip(mut r: Report, summary: bool) -> Report {
 }
 
 pub fn run(o: Options) -> Result<()> {
-    let target = nasc::targets::lookup(&o.target)?;
-    let model = Model::new(target)?;
+    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
     if let Some(file) = &o.archs {
         let space_name = o.model.space.as_deref().expect("clap: --archs requires --space");
         let space = spaces::lookup(space_name)?;

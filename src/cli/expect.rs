@@ -16,7 +16,6 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use nasc::costmodel::expect::{ExitModel, Objective, Query, Relaxation};
 use nasc::costmodel::table::CostTable;
-use nasc::costmodel::Model;
 use nasc::ir::spaces;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -52,6 +51,9 @@ pub struct Options {
     /// Also write the cost table (JSON) here, for workers that query it themselves.
     #[arg(long, value_name = "FILE")]
     table_out: Option<PathBuf>,
+    /// A calibrated profile (from `nasc calibrate`) to apply to the target.
+    #[arg(long, value_name = "PROFILE.json")]
+    profile: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -205,7 +207,7 @@ fn per_param(t: &CostTable, flat: &[f64]) -> Vec<Vec<f64>> {
 }
 
 pub fn run(o: Options) -> Result<()> {
-    let model = Model::new(nasc::targets::lookup(&o.target)?)?;
+    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
     let space = spaces::lookup(&o.space)?;
     let objective = Objective::parse(&o.objective).map_err(anyhow::Error::msg)?;
     let table = CostTable::build(&o.space, space.supernet(), &model)?;

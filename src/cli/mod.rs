@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod calibrate;
 mod cost;
 mod dot;
 mod expect;
@@ -12,6 +13,7 @@ mod run;
 mod sample;
 mod show;
 mod spaces;
+mod study;
 mod targets;
 mod validate;
 
@@ -47,8 +49,20 @@ enum Command {
     Expect(expect::Options),
     /// Write a concrete subnet and its weights as ONNX.
     Export(export::Options),
+    /// Fit a target's analytic terms to measurements; write a calibrated profile.
+    Calibrate(calibrate::Options),
+    /// The few-shot calibration study on the public data.
+    #[command(subcommand)]
+    Study(StudyCommand),
     /// Score a target's predictions against the public measurements in `data/`.
     Validate(validate::Options),
+}
+
+/// `nasc study …`
+#[derive(Subcommand, Debug)]
+enum StudyCommand {
+    /// Calibrate on a few architectures per device, score on the rest, over several draws.
+    Fewshot(study::Options),
 }
 
 /// Runs a parsed command line.
@@ -65,6 +79,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Validate(o) => validate::run(o),
         Command::Expect(o) => expect::run(o),
         Command::Export(o) => export::run(o),
+        Command::Calibrate(o) => calibrate::run(o),
+        Command::Study(StudyCommand::Fewshot(o)) => study::run(o),
     }
 }
 

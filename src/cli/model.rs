@@ -57,3 +57,15 @@ impl ModelArgs {
         Ok((g, w))
     }
 }
+
+/// A target's model, calibrated by a profile when one is given.
+pub fn target_model(target: &str, profile: Option<&std::path::Path>) -> Result<nasc::costmodel::Model> {
+    let mut m = nasc::costmodel::Model::new(nasc::targets::lookup(target)?)?;
+    if let Some(p) = profile {
+        let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?;
+        let prof = nasc::costmodel::calibrate::Profile::from_json(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        prof.apply(&mut m).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+    }
+    Ok(m)
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use nasc::costmodel::Model;
+use nasc::costmodel::calibrate::Validation;
 use nasc::validate::{load, score};
 
 /// Options of `nasc validate`.
@@ -13,13 +13,22 @@ pub struct Options {
     /// Target (built-in name or .toml path).
     #[arg(long, short)]
     target: String,
-    /// Dataset: nb201, fbnet-cifar100 or fbnet-imagenet.
-    #[arg(long)]
-    dataset: String,
+    /// Dataset of `data/`: nb201, fbnet-cifar100 or fbnet-imagenet (with --metric).
+    #[arg(long, requires = "metric", conflicts_with = "measurements")]
+    dataset: Option<String>,
     /// Measured column, e.g. raspi4_ms (nb201) or eyeriss_energy (fbnet-*). Energy columns are
     /// compared with predicted energy, the others with predicted latency.
+    #[arg(long, requires = "dataset")]
+    metric: Option<String>,
+    /// Or a measurement CSV (`arch,latency_ms[,energy_mj]`) of a space (with --space).
+    #[arg(long, value_name = "M.csv", requires = "space")]
+    measurements: Option<PathBuf>,
+    /// The space of the measurement CSV's architecture strings.
     #[arg(long)]
-    metric: String,
+    space: Option<String>,
+    /// A calibrated profile to apply to the target.
+    #[arg(long, value_name = "PROFILE.json")]
+    profile: Option<PathBuf>,
     /// Directory holding the data files.
     #[arg(long, default_value = "data")]
     data: PathBuf,
@@ -29,9 +38,33 @@ pub struct Options {
 }
 
 pub fn run(o: Options) -> Result<()> {
-    let model = Model::new(nasc::targets::lookup(&o.target)?)?;
-    let d = load(&o.data, &o.dataset, &o.metric)?;
-    let (s, _) = score(&d, &model, o.metric.contains("energy"))?;
+    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
+    if let (Some(path), Some(space)) = (&o.measurements, &o.space) {
+        let ms = nasc::study::read_measurements(path)?;
+        let rows = nasc::study::measurement_rows(path, space, &model, &ms)?;
+        let pred: Vec<f64> = rows.iter().map(|r| r.terms.iter().sum()).collect();
+        let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
+        let v = Validation::of(&pred, &truth);
+        if o.json {
+            return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+        }
+        return super::emit(&format!(
+            "{} on {}: {} rows, Spearman {:.4}, Kendall {:.4}, MAPE {:.1} %, within ±10 % {:.1} %, within ±20 % {:.1} %\n",
+            path.display(),
+            model.target.name,
+            v.rows,
+            v.spearman,
+            v.kendall,
+            v.mape,
+            100.0 * v.within_10,
+            100.0 * v.within_20
+        ));
+    }
+    let (Some(dataset), Some(metric)) = (&o.dataset, &o.metric) else {
+        anyhow::bail!("give --dataset and --metric, or --measurements and --space");
+    };
+    let d = load(&o.data, dataset, metric)?;
+    let (s, _) = score(&d, &model, metric.contains("energy"))?;
     if o.json {
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&s)?));
     }

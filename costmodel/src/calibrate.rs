@@ -1,0 +1,391 @@
+//! Calibration: fitting the analytic model's terms to measurements, and the calibrated
+//! profiles every query can use.
+//!
+//! Each measured network gives one row: the analytic model's latency split into its additive
+//! [`term`]s (compute per op class, elementwise, memory, per-kernel overhead, host work) and the
+//! measured latency. The fit finds one non-negative coefficient per term so that
+//! `Σ coefficient × term` matches the measurements in **relative** error (what MAPE and ±10 %
+//! count), in three steps:
+//! 1. a global scale `s` (closed form) — the analytic model's shape is trusted, its absolute
+//!    speed is not;
+//! 2. non-negative least squares of the relative residuals with a ridge pulling every
+//!    coefficient towards `s` (a handful of measurements must not produce wild coefficients
+//!    for terms they barely exercise), solved by cyclic coordinate descent on the normal
+//!    equations (exact for this small, strictly convex problem);
+//! 3. iteratively reweighted with Huber weights, so a few corrupted rows do not wreck the fit.
+//!
+//! Energy, when measured, gets one scale of its own. A [`Profile`] records the device, the
+//! date, the source file and its hash, the coefficients and its own cross-validated error; it
+//! applies to a [`Model`] as a [`Scaling`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::analytic::{term, Model, Scaling, Terms};
+use crate::stats;
+
+/// One measured network: its analytic terms (ms) and its measurements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// Analytic latency terms, ms.
+    pub terms: Terms,
+    /// Analytic energy, mJ.
+    pub energy_mj: f64,
+    /// Measured latency, ms.
+    pub latency_ms: f64,
+    /// Measured energy, mJ (if measured).
+    pub measured_energy_mj: Option<f64>,
+}
+
+/// Fit options.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FitOptions {
+    /// Ridge strength towards the global scale, relative to the number of rows.
+    pub ridge: f64,
+    /// Huber threshold on relative residuals.
+    pub huber: f64,
+    /// Reweighting rounds.
+    pub rounds: usize,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions { ridge: 0.05, huber: 0.1, rounds: 6 }
+    }
+}
+
+/// A fit: per-term coefficients and an energy scale.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fit {
+    /// Coefficient per term, in [`term::NAMES`] order.
+    pub coefficients: Vec<f64>,
+    /// Energy scale (1 when energy was not measured).
+    pub energy_scale: f64,
+}
+
+impl Fit {
+    /// The calibrated latency of a row.
+    pub fn predict(&self, terms: &Terms) -> f64 {
+        terms.iter().zip(&self.coefficients).map(|(t, c)| t * c).sum()
+    }
+
+    /// As a model scaling.
+    pub fn scaling(&self) -> Scaling {
+        let mut latency = [1.0; term::N];
+        latency.copy_from_slice(&self.coefficients);
+        Scaling { latency, energy: self.energy_scale }
+    }
+}
+
+/// Non-negative least squares `min ‖A x − b‖² + Σ λ_i (x_i − p_i)²`, `x ≥ 0`, by cyclic
+/// coordinate descent on the normal equations (`A` row-major, `n` columns).
+pub fn nnls_ridge(a: &[f64], b: &[f64], n: usize, lambda: &[f64], prior: &[f64]) -> Vec<f64> {
+    let m = b.len();
+    assert_eq!(a.len(), m * n, "A has m × n entries");
+    // Q = AᵀA + diag(λ), q = Aᵀb + λ·p.
+    let mut q_mat = vec![0.0; n * n];
+    let mut q = vec![0.0; n];
+    for r in 0..m {
+        let row = &a[r * n..(r + 1) * n];
+        for i in 0..n {
+            q[i] += row[i] * b[r];
+            for j in 0..n {
+                q_mat[i * n + j] += row[i] * row[j];
+            }
+        }
+    }
+    for i in 0..n {
+        q_mat[i * n + i] += lambda[i];
+        q[i] += lambda[i] * prior[i];
+    }
+    let mut x: Vec<f64> = prior.iter().map(|p| p.max(0.0)).collect();
+    for _ in 0..2000 {
+        let mut change = 0.0f64;
+        for i in 0..n {
+            if q_mat[i * n + i] <= 0.0 {
+                continue;
+            }
+            let grad: f64 = (0..n).map(|j| q_mat[i * n + j] * x[j]).sum::<f64>() - q[i];
+            let new = (x[i] - grad / q_mat[i * n + i]).max(0.0);
+            change = change.max((new - x[i]).abs() / x[i].abs().max(1e-12));
+            x[i] = new;
+        }
+        if change < 1e-12 {
+            break;
+        }
+    }
+    x
+}
+
+/// Fits coefficients to rows (see the module docs).
+pub fn fit(rows: &[Row], opts: FitOptions) -> Result<Fit, String> {
+    if rows.is_empty() {
+        return Err("no measurements to fit".into());
+    }
+    if let Some(r) = rows.iter().find(|r| !(r.latency_ms.is_finite() && r.latency_ms > 0.0)) {
+        return Err(format!("measured latency {} is not a positive number", r.latency_ms));
+    }
+    let pred = |r: &Row| r.terms.iter().sum::<f64>();
+    // 1. Global scale in relative error: s = Σ(p/y) / Σ(p/y)².
+    let (num, den) = rows.iter().fold((0.0, 0.0), |(a, b), r| {
+        let u = pred(r) / r.latency_ms;
+        (a + u, b + u * u)
+    });
+    if den <= 0.0 {
+        return Err("the model predicts zero latency for every measurement".into());
+    }
+    let s = num / den;
+    // 2–3. Ridge NNLS on relative residuals, reweighted (Huber).
+    let n = term::N;
+    let mut weights = vec![1.0; rows.len()];
+    let mut coef = vec![s; n];
+    for _ in 0..opts.rounds.max(1) {
+        let mut a = Vec::with_capacity(rows.len() * n);
+        let mut b = Vec::with_capacity(rows.len());
+        for (r, w) in rows.iter().zip(&weights) {
+            let sw: f64 = f64::sqrt(*w);
+            a.extend(r.terms.iter().map(|t| sw * t / r.latency_ms));
+            b.push(sw);
+        }
+        // The ridge, scaled by how much each term matters in the data: a term that carries
+        // little of the measured time stays near the global scale.
+        let scale: Vec<f64> = (0..n)
+            .map(|i| rows.iter().map(|r| (r.terms[i] / r.latency_ms).powi(2)).sum::<f64>() / rows.len() as f64)
+            .collect();
+        let lambda: Vec<f64> = scale.iter().map(|v| opts.ridge * rows.len() as f64 * v.max(1e-6)).collect();
+        coef = nnls_ridge(&a, &b, n, &lambda, &vec![s; n]);
+        weights = rows
+            .iter()
+            .map(|r| {
+                let e =
+                    ((r.terms.iter().zip(&coef).map(|(t, c)| t * c).sum::<f64>() - r.latency_ms) / r.latency_ms).abs();
+                if e <= opts.huber {
+                    1.0
+                } else {
+                    opts.huber / e
+                }
+            })
+            .collect();
+    }
+    let energy: Vec<(f64, f64)> = rows.iter().filter_map(|r| r.measured_energy_mj.map(|m| (r.energy_mj, m))).collect();
+    let energy_scale = if energy.is_empty() {
+        1.0
+    } else {
+        let (num, den) = energy.iter().fold((0.0, 0.0), |(a, b), (p, m)| (a + p / m, b + (p / m) * (p / m)));
+        if den > 0.0 {
+            num / den
+        } else {
+            1.0
+        }
+    };
+    Ok(Fit { coefficients: coef, energy_scale })
+}
+
+/// Ridge strengths [`fit_auto`] chooses from.
+pub const RIDGE_GRID: [f64; 6] = [0.003, 0.01, 0.05, 0.3, 2.0, 20.0];
+
+/// Fits with the ridge strength that minimises the k-fold cross-validated MAPE on the rows
+/// themselves (k = 5, or one row per fold below 10 rows): few rows or noisy measurements keep
+/// the coefficients near the global scale, many clean rows let each term move. Returns the
+/// fit and the chosen ridge.
+pub fn fit_auto(rows: &[Row]) -> Result<(Fit, f64), String> {
+    let folds = if rows.len() >= 10 { 5 } else { rows.len() };
+    let mut best = (f64::INFINITY, FitOptions::default().ridge);
+    if folds >= 2 {
+        for &ridge in &RIDGE_GRID {
+            let opts = FitOptions { ridge, ..Default::default() };
+            let pred = cross_validate(rows, folds, opts)?;
+            let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
+            let m = stats::mape(&pred, &truth);
+            if m < best.0 {
+                best = (m, ridge);
+            }
+        }
+    }
+    Ok((fit(rows, FitOptions { ridge: best.1, ..Default::default() })?, best.1))
+}
+
+/// Scores of predictions against measurements.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    /// Rows scored.
+    pub rows: usize,
+    /// Spearman ρ.
+    pub spearman: f64,
+    /// Kendall τ-b.
+    pub kendall: f64,
+    /// Mean absolute percentage error, %.
+    pub mape: f64,
+    /// Share within ±10 %.
+    pub within_10: f64,
+    /// Share within ±20 %.
+    pub within_20: f64,
+}
+
+impl Validation {
+    /// Scores `pred` against `truth`.
+    pub fn of(pred: &[f64], truth: &[f64]) -> Validation {
+        Validation {
+            rows: pred.len(),
+            spearman: stats::spearman(pred, truth),
+            kendall: stats::kendall(pred, truth),
+            mape: stats::mape(pred, truth),
+            within_10: stats::within(pred, truth, 0.10),
+            within_20: stats::within(pred, truth, 0.20),
+        }
+    }
+}
+
+/// A calibrated profile: the file `nasc calibrate` writes and `--profile` reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Always `nasc-profile`.
+    pub format: String,
+    /// Format version (1).
+    pub version: u32,
+    /// The target the terms come from.
+    pub target: String,
+    /// The measured device, free text.
+    pub device: String,
+    /// Creation date, `YYYY-MM-DD` (UTC).
+    pub created: String,
+    /// The measurement file.
+    pub source: String,
+    /// FNV-1a 64 of the measurement file's bytes, hex.
+    pub source_hash: String,
+    /// Term names, in coefficient order.
+    pub terms: Vec<String>,
+    /// The fit.
+    pub fit: Fit,
+    /// Cross-validated error on the fitted data (k-fold when there are enough rows).
+    pub validation: Validation,
+}
+
+impl Profile {
+    /// Parses a profile, checking it fits this build's terms.
+    pub fn from_json(text: &str) -> Result<Profile, String> {
+        let p: Profile = serde_json::from_str(text).map_err(|e| format!("profile: {e}"))?;
+        if p.format != "nasc-profile" || p.version != 1 {
+            return Err(format!("profile: format `{}` version {}, expected nasc-profile 1", p.format, p.version));
+        }
+        if p.terms.iter().map(String::as_str).ne(term::NAMES.iter().copied()) || p.fit.coefficients.len() != term::N {
+            return Err(format!("profile: terms {:?} differ from this build's {:?}", p.terms, term::NAMES));
+        }
+        if p.fit.coefficients.iter().chain([&p.fit.energy_scale]).any(|c| !(c.is_finite() && *c >= 0.0)) {
+            return Err("profile: coefficients must be finite and non-negative".into());
+        }
+        Ok(p)
+    }
+
+    /// Applies the profile to a model of its target.
+    pub fn apply(&self, model: &mut Model) -> Result<(), String> {
+        if model.target.name != self.target {
+            return Err(format!("profile for `{}` applied to target `{}`", self.target, model.target.name));
+        }
+        model.scaling = Some(self.fit.scaling());
+        Ok(())
+    }
+}
+
+/// 64-bit FNV-1a of bytes, as 16 hex digits.
+pub fn fnv1a_hex(bytes: &[u8]) -> String {
+    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    format!("{h:016x}")
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`.
+pub fn today() -> String {
+    let days =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// k-fold cross-validated predictions (each row predicted by a fit without its fold).
+pub fn cross_validate(rows: &[Row], folds: usize, opts: FitOptions) -> Result<Vec<f64>, String> {
+    let k = folds.clamp(2, rows.len().max(2));
+    let mut pred = vec![0.0; rows.len()];
+    for f in 0..k {
+        let train: Vec<Row> = rows.iter().enumerate().filter(|(i, _)| i % k != f).map(|(_, r)| r.clone()).collect();
+        let fit = fit(&train, opts)?;
+        for (i, r) in rows.iter().enumerate() {
+            if i % k == f {
+                pred[i] = fit.predict(&r.terms);
+            }
+        }
+    }
+    Ok(pred)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nnls_matches_known_solutions() {
+        // Unconstrained optimum inside the feasible set: plain least squares.
+        let a = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let x = nnls_ridge(&a, &[1.0, 2.0, 3.0], 2, &[0.0, 0.0], &[0.0, 0.0]);
+        assert!((x[0] - 1.0).abs() < 1e-9 && (x[1] - 2.0).abs() < 1e-9, "{x:?}");
+        // Optimum with a negative coordinate: clamped, the other re-solved (min (x0−1)² + (x0+x1+1)²
+        // over x ≥ 0 is x = (0, 0)… with b = (1, −1): x0 = 0.5? check by hand: f = (x0−1)² + (x0+x1+1)²,
+        // ∂/∂x1 > 0 everywhere on x ≥ 0 ⇒ x1 = 0; then min (x0−1)² + (x0+1)² ⇒ x0 = 0.
+        let a = [1.0, 0.0, 1.0, 1.0];
+        let x = nnls_ridge(&a, &[1.0, -1.0], 2, &[0.0, 0.0], &[0.0, 0.0]);
+        assert!(x[0].abs() < 1e-9 && x[1].abs() < 1e-9, "{x:?}");
+        // A strong ridge pins the solution to the prior.
+        let x = nnls_ridge(&[1.0], &[10.0], 1, &[1e9], &[3.0]);
+        assert!((x[0] - 3.0).abs() < 1e-6);
+    }
+
+    fn rows_from(coef: &[f64], n: usize) -> Vec<Row> {
+        (0..n)
+            .map(|i| {
+                let mut terms = [0.0; term::N];
+                for (j, t) in terms.iter_mut().enumerate() {
+                    *t = ((i * 7 + j * 3) % 11) as f64 + 1.0;
+                }
+                let y: f64 = terms.iter().zip(coef).map(|(t, c)| t * c).sum();
+                Row { terms, energy_mj: 1.0, latency_ms: y, measured_energy_mj: Some(2.0) }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fit_recovers_coefficients_and_shrugs_off_outliers() {
+        let truth = [2.0, 0.5, 1.0, 3.0, 1.5, 0.8, 1.2, 2.5, 0.7, 1.1];
+        let rows = rows_from(&truth, 200);
+        let f = fit(&rows, FitOptions { ridge: 1e-9, ..Default::default() }).unwrap();
+        for (c, t) in f.coefficients.iter().zip(&truth) {
+            assert!((c - t).abs() < 1e-3, "{:?}", f.coefficients);
+        }
+        assert!((f.energy_scale - 2.0).abs() < 1e-12);
+        // Corrupt 5 % of the rows by ×5: the robust fit stays within a few percent.
+        let mut bad = rows.clone();
+        for r in bad.iter_mut().step_by(20) {
+            r.latency_ms *= 5.0;
+        }
+        let f = fit(&bad, FitOptions { ridge: 1e-9, ..Default::default() }).unwrap();
+        let pred: Vec<f64> = rows.iter().map(|r| f.predict(&r.terms)).collect();
+        let truth_y: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
+        assert!(stats::mape(&pred, &truth_y) < 3.0, "MAPE {}", stats::mape(&pred, &truth_y));
+        assert!(fit(&[], FitOptions::default()).is_err());
+    }
+
+    #[test]
+    fn dates_and_hashes() {
+        assert_eq!(fnv1a_hex(b""), "cbf29ce484222325");
+        let d = today();
+        assert_eq!(d.len(), 10);
+        assert!(d.starts_with("20"));
+    }
+}

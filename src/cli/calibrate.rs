@@ -1,0 +1,65 @@
+//! `nasc calibrate`: fit a target's analytic terms to measurements and write a profile.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use nasc::costmodel::calibrate::{cross_validate, fit_auto, fnv1a_hex, today, FitOptions, Profile, Validation};
+use nasc::costmodel::Model;
+
+/// Options of `nasc calibrate`.
+#[derive(Args, Debug)]
+pub struct Options {
+    /// Target whose terms are fitted (built-in name or .toml file).
+    #[arg(long, short)]
+    target: String,
+    /// Measurement CSV: header with `arch`, `latency_ms` and optionally `energy_mj`.
+    #[arg(long, value_name = "M.csv")]
+    measurements: PathBuf,
+    /// The space the architecture strings belong to.
+    #[arg(long)]
+    space: String,
+    /// Free-text name of the measured device (default: the target's description).
+    #[arg(long)]
+    device: Option<String>,
+    /// The profile to write.
+    #[arg(short, long, value_name = "PROFILE.json")]
+    output: PathBuf,
+}
+
+pub fn run(o: Options) -> Result<()> {
+    let target = nasc::targets::lookup(&o.target)?;
+    let device = o.device.clone().unwrap_or_else(|| target.description.clone());
+    let model = Model::new(target)?;
+    let ms = nasc::study::read_measurements(&o.measurements)?;
+    let bytes = std::fs::read(&o.measurements).with_context(|| format!("{}: cannot read", o.measurements.display()))?;
+    let rows = nasc::study::measurement_rows(&o.measurements, &o.space, &model, &ms)?;
+    let (fit, ridge) = fit_auto(&rows).map_err(anyhow::Error::msg)?;
+    let folds = rows.len().clamp(2, 5);
+    let cv = cross_validate(&rows, folds, FitOptions { ridge, ..Default::default() }).map_err(anyhow::Error::msg)?;
+    let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
+    let validation = Validation::of(&cv, &truth);
+    let profile = Profile {
+        format: "nasc-profile".into(),
+        version: 1,
+        target: model.target.name.clone(),
+        device,
+        created: today(),
+        source: o.measurements.display().to_string(),
+        source_hash: fnv1a_hex(&bytes),
+        terms: nasc::costmodel::analytic::term::NAMES.iter().map(|s| s.to_string()).collect(),
+        fit,
+        validation,
+    };
+    nasc::io::write_atomic(&o.output, serde_json::to_string_pretty(&profile)?.as_bytes())?;
+    let v = &profile.validation;
+    super::emit(&format!(
+        "fitted {} terms on {} measurements (ridge {ridge}); {folds}-fold cross-validated: Spearman {:.4}, MAPE {:.1} %, within ±10 % {:.1} %\nwrote {}\n",
+        profile.terms.len(),
+        rows.len(),
+        v.spearman,
+        v.mape,
+        100.0 * v.within_10,
+        o.output.display()
+    ))
+}

@@ -1,0 +1,274 @@
+//! The few-shot calibration study on the public measurements in `data/`: calibrate a target on
+//! a few randomly drawn architectures, score on all the others, repeat over several draws.
+//!
+//! Next to it, on the same rows: the Spearman ρ of MACs, and a per-layer additive
+//! least-squares fit (one coefficient per (searchable layer, option) plus a constant, the
+//! lookup table a NAS paper would fit) trained on *half* of the rows.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rayon::prelude::*;
+
+use crate::costmodel::calibrate::{fit, fit_auto, FitOptions, Row, Validation};
+use crate::costmodel::{cost, stats, Model};
+use crate::ir::spaces;
+use crate::validate::{load, Dataset};
+
+/// One device of the study: a dataset column and the target that models it.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// Dataset name ([`crate::validate::DATASETS`]).
+    pub dataset: &'static str,
+    /// Measured column.
+    pub metric: &'static str,
+    /// Target.
+    pub target: &'static str,
+}
+
+/// The devices with whole-network measurements in `data/`.
+pub const CASES: &[Case] = &[
+    Case { dataset: "nb201", metric: "raspi4_ms", target: "cortex-a72" },
+    Case { dataset: "nb201", metric: "eyeriss_ms", target: "eyeriss" },
+    Case { dataset: "nb201", metric: "fpga_ms", target: "fpga-zc706" },
+    Case { dataset: "fbnet-cifar100", metric: "raspi4_latency", target: "cortex-a72" },
+    Case { dataset: "fbnet-cifar100", metric: "eyeriss_latency", target: "eyeriss" },
+    Case { dataset: "fbnet-cifar100", metric: "fpga_latency", target: "fpga-zc706" },
+    Case { dataset: "fbnet-cifar100", metric: "edgegpu_latency", target: "edgetpu" },
+    Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72" },
+    Case { dataset: "fbnet-imagenet", metric: "eyeriss_latency", target: "eyeriss" },
+    Case { dataset: "fbnet-imagenet", metric: "fpga_latency", target: "fpga-zc706" },
+    Case { dataset: "fbnet-imagenet", metric: "edgegpu_latency", target: "edgetpu" },
+];
+
+/// The result of one case.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CaseResult {
+    /// Dataset.
+    pub dataset: String,
+    /// Measured column.
+    pub metric: String,
+    /// Target.
+    pub target: String,
+    /// Rows in the dataset.
+    pub rows: usize,
+    /// Architectures used to calibrate, per draw.
+    pub train: usize,
+    /// Per draw: scores on the rows not used for calibration.
+    pub draws: Vec<Validation>,
+    /// The uncalibrated model on all rows.
+    pub uncalibrated: Validation,
+    /// Spearman ρ of MACs on all rows.
+    pub spearman_macs: f64,
+    /// The per-layer additive least-squares fit trained on half the rows, scored on the other.
+    pub additive_half: Validation,
+}
+
+impl CaseResult {
+    /// Mean, minimum and maximum of a score over the draws.
+    pub fn spread(&self, f: impl Fn(&Validation) -> f64) -> (f64, f64, f64) {
+        let v: Vec<f64> = self.draws.iter().map(f).collect();
+        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+        (mean, v.iter().copied().fold(f64::MAX, f64::min), v.iter().copied().fold(f64::MIN, f64::max))
+    }
+}
+
+/// Analytic terms of every row of a dataset on a model.
+pub fn rows(d: &Dataset, model: &Model) -> Result<Vec<Row>> {
+    let space = spaces::lookup(&d.space)?;
+    d.archs
+        .par_iter()
+        .zip(&d.measured)
+        .map(|(a, &m)| {
+            let r = cost(&space.subnet(a)?, model)?;
+            Ok(Row { terms: r.terms_ms, energy_mj: r.energy_mj, latency_ms: m, measured_energy_mj: None })
+        })
+        .collect()
+}
+
+/// One-hot (parameter, option) features of each architecture, plus a constant.
+fn one_hot(d: &Dataset) -> Result<(Vec<Vec<f64>>, usize)> {
+    let space = spaces::lookup(&d.space)?;
+    let params = space.supernet().params().to_vec();
+    let width: usize = params.iter().map(|p| p.options.len()).sum::<usize>() + 1;
+    let feats = d
+        .archs
+        .iter()
+        .map(|a| {
+            let cfg = space.parse_arch(a)?;
+            let mut f = vec![0.0; width];
+            let mut off = 0;
+            for p in &params {
+                f[off + cfg.choices[&p.name]] = 1.0;
+                off += p.options.len();
+            }
+            f[width - 1] = 1.0;
+            Ok(f)
+        })
+        .collect::<Result<_>>()?;
+    Ok((feats, width))
+}
+
+/// Least squares with a tiny ridge (the one-hot design is rank deficient), by the normal
+/// equations and Cholesky.
+fn least_squares(x: &[Vec<f64>], y: &[f64], n: usize) -> Vec<f64> {
+    let mut a = vec![0.0; n * n];
+    let mut b = vec![0.0; n];
+    for (row, &t) in x.iter().zip(y) {
+        for i in 0..n {
+            if row[i] == 0.0 {
+                continue;
+            }
+            b[i] += row[i] * t;
+            for j in 0..n {
+                a[i * n + j] += row[i] * row[j];
+            }
+        }
+    }
+    for i in 0..n {
+        a[i * n + i] += 1e-8 * (1.0 + a[i * n + i]);
+    }
+    // Cholesky: A = L Lᵀ.
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            if i == j {
+                l[i * n + i] = (a[i * n + i] - s).max(1e-300).sqrt();
+            } else {
+                l[i * n + j] = (a[i * n + j] - s) / l[j * n + j];
+            }
+        }
+    }
+    let mut z = vec![0.0; n];
+    for i in 0..n {
+        z[i] = (b[i] - (0..i).map(|k| l[i * n + k] * z[k]).sum::<f64>()) / l[i * n + i];
+    }
+    let mut w = vec![0.0; n];
+    for i in (0..n).rev() {
+        w[i] = (z[i] - (i + 1..n).map(|k| l[k * n + i] * w[k]).sum::<f64>()) / l[i * n + i];
+    }
+    w
+}
+
+/// Runs one case: `draws` draws of `train` architectures from a seed.
+pub fn run_case(
+    data: &Path,
+    case: &Case,
+    train: usize,
+    draws: usize,
+    seed: u64,
+    opts: Option<FitOptions>,
+) -> Result<CaseResult> {
+    let d = load(data, case.dataset, case.metric)?;
+    let model = Model::new(crate::targets::lookup(case.target)?)?;
+    let rows = rows(&d, &model).with_context(|| format!("{} {}", case.dataset, case.metric))?;
+    let n = rows.len();
+    let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
+    let analytic: Vec<f64> = rows.iter().map(|r| r.terms.iter().sum()).collect();
+    let mut out = Vec::new();
+    for k in 0..draws {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_add(k as u64));
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.shuffle(&mut rng);
+        let (tr, te) = idx.split_at(train.min(n - 1));
+        let tr_rows: Vec<Row> = tr.iter().map(|&i| rows[i].clone()).collect();
+        let f = match opts {
+            Some(o) => fit(&tr_rows, o),
+            None => fit_auto(&tr_rows).map(|(f, _)| f),
+        }
+        .map_err(anyhow::Error::msg)?;
+        let pred: Vec<f64> = te.iter().map(|&i| f.predict(&rows[i].terms)).collect();
+        let t: Vec<f64> = te.iter().map(|&i| truth[i]).collect();
+        out.push(Validation::of(&pred, &t));
+    }
+    // Additive per-layer least squares on half the rows.
+    let (feats, width) = one_hot(&d)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut rng);
+    let (half_a, half_b) = idx.split_at(n / 2);
+    let xa: Vec<Vec<f64>> = half_a.iter().map(|&i| feats[i].clone()).collect();
+    let ya: Vec<f64> = half_a.iter().map(|&i| truth[i]).collect();
+    let w = least_squares(&xa, &ya, width);
+    let pb: Vec<f64> = half_b.iter().map(|&i| feats[i].iter().zip(&w).map(|(a, b)| a * b).sum()).collect();
+    let tb: Vec<f64> = half_b.iter().map(|&i| truth[i]).collect();
+    Ok(CaseResult {
+        dataset: case.dataset.into(),
+        metric: case.metric.into(),
+        target: case.target.into(),
+        rows: n,
+        train,
+        draws: out,
+        uncalibrated: Validation::of(&analytic, &truth),
+        spearman_macs: stats::spearman(&d.macs, &truth),
+        additive_half: Validation::of(&pb, &tb),
+    })
+}
+
+/// One measurement: an architecture string and what was measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measurement {
+    /// Architecture string of the space.
+    pub arch: String,
+    /// Latency, ms.
+    pub latency_ms: f64,
+    /// Energy, mJ, if measured.
+    pub energy_mj: Option<f64>,
+}
+
+/// Reads a measurement CSV: a header with `arch` and `latency_ms` columns (and optionally
+/// `energy_mj`), one measured network per row. Errors name the file and line.
+pub fn read_measurements(path: &Path) -> Result<Vec<Measurement>> {
+    let mut rdr = csv::Reader::from_path(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let headers = rdr.headers().with_context(|| format!("{}:1: no header", path.display()))?.clone();
+    let col = |n: &str| headers.iter().position(|h| h.trim() == n);
+    let (Some(arch), Some(lat)) = (col("arch"), col("latency_ms")) else {
+        anyhow::bail!(
+            "{}:1: the header needs `arch` and `latency_ms` columns (and optionally `energy_mj`)",
+            path.display()
+        );
+    };
+    let energy = col("energy_mj");
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.with_context(|| format!("{}:{line}", path.display()))?;
+        let num = |c: usize, what: &str| -> Result<f64> {
+            let v = rec.get(c).unwrap_or("").trim();
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .with_context(|| format!("{}:{line}: {what} `{v}` is not a positive number", path.display()))
+        };
+        out.push(Measurement {
+            arch: rec.get(arch).unwrap_or("").trim().to_string(),
+            latency_ms: num(lat, "latency_ms")?,
+            energy_mj: energy.map(|c| num(c, "energy_mj")).transpose()?,
+        });
+    }
+    if out.is_empty() {
+        anyhow::bail!("{}: no measurements", path.display());
+    }
+    Ok(out)
+}
+
+/// The calibration rows of measurements of a space on a model (errors name the CSV line).
+pub fn measurement_rows(path: &Path, space: &str, model: &Model, ms: &[Measurement]) -> Result<Vec<Row>> {
+    let s = spaces::lookup(space)?;
+    ms.par_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let g = s.subnet(&m.arch).with_context(|| format!("{}:{}", path.display(), i + 2))?;
+            let r = cost(&g, model)?;
+            Ok(Row {
+                terms: r.terms_ms,
+                energy_mj: r.energy_mj,
+                latency_ms: m.latency_ms,
+                measured_energy_mj: m.energy_mj,
+            })
+        })
+        .collect()
+}

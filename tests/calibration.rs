@@ -1,0 +1,175 @@
+//! Few-shot calibration on the public data (issue 7): with 20 architectures drawn on a fixed
+//! seed, the calibrated model scored on all the other rows stays above floors set from what it
+//! measured when this was written (`nasc study fewshot` prints the full study), and the CLI
+//! calibrates, validates and applies profiles.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fails, ok};
+use nasc::study::{run_case, Case};
+
+fn data() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data"))
+}
+
+/// (case, Spearman floor, ±10 % floor), scored as the mean over 2 draws.
+const FLOORS: &[(Case, f64, f64)] = &[
+    (Case { dataset: "nb201", metric: "eyeriss_ms", target: "eyeriss" }, 0.99, 0.95),
+    (Case { dataset: "nb201", metric: "fpga_ms", target: "fpga-zc706" }, 0.99, 0.95),
+    (Case { dataset: "fbnet-cifar100", metric: "raspi4_latency", target: "cortex-a72" }, 0.94, 0.90),
+    (Case { dataset: "fbnet-cifar100", metric: "eyeriss_latency", target: "eyeriss" }, 0.98, 0.99),
+    (Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72" }, 0.98, 0.98),
+];
+
+#[test]
+fn few_shot_calibration_stays_above_floors() {
+    for (case, rho_floor, within_floor) in FLOORS {
+        let r = run_case(data(), case, 20, 2, 1, None).unwrap();
+        let (rho, _, _) = r.spread(|v| v.spearman);
+        let (w10, _, _) = r.spread(|v| v.within_10);
+        let (mape, _, _) = r.spread(|v| v.mape);
+        eprintln!(
+            "{} {} on {}: calibrated on 20 → ρ {rho:.4} (uncalibrated {:.4}, MACs {:.4}), MAPE {mape:.1} %, ±10 % {:.1} % (additive LSQ on half: {:.1} %)",
+            case.dataset,
+            case.metric,
+            case.target,
+            r.uncalibrated.spearman,
+            r.spearman_macs,
+            100.0 * w10,
+            100.0 * r.additive_half.within_10
+        );
+        assert!(rho >= *rho_floor, "{} {}: ρ {rho} under {rho_floor}", case.dataset, case.metric);
+        assert!(w10 >= *within_floor, "{} {}: ±10 % {w10} under {within_floor}", case.dataset, case.metric);
+        assert!(
+            mape < 100.0 * (1.0 - r.uncalibrated.within_10).max(0.05) + r.uncalibrated.mape,
+            "calibration must not worsen MAPE"
+        );
+    }
+}
+
+#[test]
+fn calibrate_validate_and_apply_a_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = nasc::validate::load(data(), "nb201", "eyeriss_ms").unwrap();
+    let csv = |rows: std::ops::Range<usize>| -> String {
+        let mut s = String::from("arch,latency_ms\n");
+        for i in rows {
+            s += &format!("{},{}\n", d.archs[i * 7], d.measured[i * 7]);
+        }
+        s
+    };
+    let train = dir.path().join("train.csv");
+    let test = dir.path().join("test.csv");
+    std::fs::write(&train, csv(0..20)).unwrap();
+    std::fs::write(&test, csv(20..520)).unwrap();
+    let prof = dir.path().join("eyeriss.profile.json");
+    let msg = ok(&[
+        "calibrate",
+        "-t",
+        "eyeriss",
+        "--measurements",
+        train.to_str().unwrap(),
+        "--space",
+        "nb201:cifar10",
+        "-o",
+        prof.to_str().unwrap(),
+    ]);
+    assert!(msg.contains("20 measurements"), "{msg}");
+    let p = nasc::costmodel::calibrate::Profile::from_json(&std::fs::read_to_string(&prof).unwrap()).unwrap();
+    assert_eq!(p.target, "eyeriss");
+    assert_eq!(p.source_hash, nasc::costmodel::calibrate::fnv1a_hex(&std::fs::read(&train).unwrap()));
+    let score = |extra: &[&str]| -> serde_json::Value {
+        let mut a = vec![
+            "validate",
+            "-t",
+            "eyeriss",
+            "--measurements",
+            test.to_str().unwrap(),
+            "--space",
+            "nb201:cifar10",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        common::json(&ok(&a))
+    };
+    let raw = score(&[]);
+    let cal = score(&["--profile", prof.to_str().unwrap()]);
+    eprintln!(
+        "held-out 500 cells: ±10 % {} → {}, MAPE {} → {}",
+        raw["within_10"], cal["within_10"], raw["mape"], cal["mape"]
+    );
+    assert!(cal["within_10"].as_f64().unwrap() > 0.9 && raw["within_10"].as_f64().unwrap() < 0.5);
+    // The profile changes `nasc cost` too, and only for its own target.
+    let arch = &d.archs[0];
+    let c = common::json(&ok(&[
+        "cost",
+        "-t",
+        "eyeriss",
+        "--profile",
+        prof.to_str().unwrap(),
+        "--space",
+        "nb201:cifar10",
+        "--arch",
+        arch,
+        "--json",
+        "--summary",
+    ]));
+    assert!((c["latency_ms"].as_f64().unwrap() / d.measured[0] - 1.0).abs() < 0.1);
+    let e = fails(&[
+        "cost",
+        "-t",
+        "cortex-a72",
+        "--profile",
+        prof.to_str().unwrap(),
+        "--space",
+        "nb201:cifar10",
+        "--arch",
+        arch,
+    ]);
+    assert!(e.contains("profile for `eyeriss`"), "{e}");
+    // Bad measurement files: one line naming the place, no profile written.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "arch,latency_ms\n|x~0|,1\n").unwrap();
+    let out = dir.path().join("none.json");
+    let e = fails(&[
+        "calibrate",
+        "-t",
+        "eyeriss",
+        "--measurements",
+        bad.to_str().unwrap(),
+        "--space",
+        "nb201:cifar10",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(e.contains("bad.csv:2"), "{e}");
+    std::fs::write(&bad, format!("arch,latency_ms\n{},-3\n", d.archs[0])).unwrap();
+    let e = fails(&[
+        "calibrate",
+        "-t",
+        "eyeriss",
+        "--measurements",
+        bad.to_str().unwrap(),
+        "--space",
+        "nb201:cifar10",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(e.contains("bad.csv:2") && e.contains("positive"), "{e}");
+    assert!(!out.exists());
+    std::fs::write(&bad, "{\"format\": \"nope\"}").unwrap();
+    let e = fails(&[
+        "cost",
+        "-t",
+        "eyeriss",
+        "--profile",
+        bad.to_str().unwrap(),
+        "--space",
+        "nb201:cifar10",
+        "--arch",
+        arch,
+    ]);
+    assert!(e.contains("profile"), "{e}");
+}
