@@ -222,26 +222,29 @@ pub struct Measurement {
 /// Reads a measurement CSV: a header with `arch` and `latency_ms` columns (and optionally
 /// `energy_mj`), one measured network per row. Errors name the file and line.
 pub fn read_measurements(path: &Path) -> Result<Vec<Measurement>> {
-    let mut rdr = csv::Reader::from_path(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let headers = rdr.headers().with_context(|| format!("{}:1: no header", path.display()))?.clone();
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    parse_measurements(&bytes, &path.display().to_string())
+}
+
+/// Parses measurement CSV bytes; `origin` names them in errors.
+pub fn parse_measurements(bytes: &[u8], origin: &str) -> Result<Vec<Measurement>> {
+    let mut rdr = csv::Reader::from_reader(bytes);
+    let headers = rdr.headers().with_context(|| format!("{origin}:1: no header"))?.clone();
     let col = |n: &str| headers.iter().position(|h| h.trim() == n);
     let (Some(arch), Some(lat)) = (col("arch"), col("latency_ms")) else {
-        anyhow::bail!(
-            "{}:1: the header needs `arch` and `latency_ms` columns (and optionally `energy_mj`)",
-            path.display()
-        );
+        anyhow::bail!("{origin}:1: the header needs `arch` and `latency_ms` columns (and optionally `energy_mj`)");
     };
     let energy = col("energy_mj");
     let mut out = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let line = i + 2;
-        let rec = rec.with_context(|| format!("{}:{line}", path.display()))?;
+        let rec = rec.with_context(|| format!("{origin}:{line}"))?;
         let num = |c: usize, what: &str| -> Result<f64> {
             let v = rec.get(c).unwrap_or("").trim();
             v.parse::<f64>()
                 .ok()
                 .filter(|x| x.is_finite() && *x > 0.0)
-                .with_context(|| format!("{}:{line}: {what} `{v}` is not a positive number", path.display()))
+                .with_context(|| format!("{origin}:{line}: {what} `{v}` is not a positive number"))
         };
         out.push(Measurement {
             arch: rec.get(arch).unwrap_or("").trim().to_string(),
@@ -250,7 +253,7 @@ pub fn read_measurements(path: &Path) -> Result<Vec<Measurement>> {
         });
     }
     if out.is_empty() {
-        anyhow::bail!("{}: no measurements", path.display());
+        anyhow::bail!("{origin}: no measurements");
     }
     Ok(out)
 }
