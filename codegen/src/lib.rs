@@ -22,9 +22,11 @@
 #![warn(missing_docs)]
 #![allow(unsafe_code)]
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::builder::Builder;
 use inkwell::context::Context;
 use inkwell::execution_engine::JitFunction;
@@ -68,6 +70,14 @@ impl ArenaPlan {
 /// Plans the arena: each node's output gets a slot from the time it is computed until its
 /// last consumer has run (in `order`), first-fit into freed space.
 pub fn plan_arena(graph: &Graph, shapes: &[Shape], order: &[NodeId]) -> ArenaPlan {
+    let rep: Vec<NodeId> = graph.node_ids().collect();
+    plan_arena_fused(graph, shapes, order, &rep)
+}
+
+/// [`plan_arena`] when kernels are fused: `rep[n]` is the node whose kernel computes `n`'s
+/// value (itself unless `n` was absorbed into a producer's kernel). A fused chain shares one
+/// slot, live until the last consumer of any of its nodes; absorbed nodes are not in `order`.
+fn plan_arena_fused(graph: &Graph, shapes: &[Shape], order: &[NodeId], rep: &[NodeId]) -> ArenaPlan {
     let n = graph.len();
     let pos: Vec<usize> = {
         let mut p = vec![usize::MAX; n];
@@ -79,7 +89,8 @@ pub fn plan_arena(graph: &Graph, shapes: &[Shape], order: &[NodeId]) -> ArenaPla
     let mut last = vec![0usize; n];
     for &id in order {
         for &i in graph.inputs(id) {
-            last[i.index()] = last[i.index()].max(pos[id.index()]);
+            let r = rep[i.index()].index();
+            last[r] = last[r].max(pos[id.index()]);
         }
         // Sinks' values are read by the driver after the run: keep them to the end.
         if graph.node(id).op.is_sink() {
@@ -118,7 +129,56 @@ pub fn plan_arena(graph: &Graph, shapes: &[Shape], order: &[NodeId]) -> ArenaPla
         offsets[id.index()] = Some(off);
         live.push((last[id.index()], off, size));
     }
+    for id in graph.node_ids() {
+        if rep[id.index()] != id {
+            offsets[id.index()] = offsets[rep[id.index()].index()];
+        }
+    }
     ArenaPlan { offsets, elements: top.max(1) }
+}
+
+/// Kernel fusion: a convolution without its own activation absorbs the batch norm and then
+/// the activation that are its only consumers (and have the same gate guards), so one kernel
+/// computes the chain with the norm folded into its weights and the activation applied as each
+/// output plane is finished.
+#[derive(Clone, Debug, Default)]
+struct Fusion {
+    /// The node whose kernel computes each node.
+    rep: Vec<NodeId>,
+    /// A fused convolution's batch norm.
+    bn: BTreeMap<usize, NodeId>,
+    /// A fused convolution's activation.
+    act: BTreeMap<usize, Activation>,
+}
+
+fn fuse(g: &Graph, bodies: &[Vec<bool>]) -> Fusion {
+    let mut f = Fusion { rep: g.node_ids().collect(), ..Fusion::default() };
+    let same_guards = |a: NodeId, b: NodeId| bodies.iter().all(|m| m[a.index()] == m[b.index()]);
+    let sole = |n: NodeId| -> Option<NodeId> {
+        let c = g.consumers(n);
+        (c.len() == 1 && g.inputs(c[0]).len() == 1 && same_guards(n, c[0])).then(|| c[0])
+    };
+    for head in g.node_ids() {
+        let Op::Conv2d(c) = &g.node(head).op else { continue };
+        if c.act.is_some() {
+            continue;
+        }
+        let mut tail = head;
+        if let Some(next) = sole(tail) {
+            if matches!(g.node(next).op, Op::BatchNorm(_)) {
+                f.bn.insert(head.index(), next);
+                f.rep[next.index()] = head;
+                tail = next;
+            }
+        }
+        if let Some(next) = sole(tail) {
+            if let Some(a) = g.node(next).op.as_activation() {
+                f.act.insert(head.index(), a);
+                f.rep[next.index()] = head;
+            }
+        }
+    }
+    f
 }
 
 /// One step of the driver.
@@ -202,6 +262,8 @@ struct Emitter<'a, 'ctx> {
     f32t: FloatType<'ctx>,
     func: FunctionValue<'ctx>,
     arena: PointerValue<'ctx>,
+    /// Kernels shared by every node of the same operator and shapes, by key.
+    shared: &'a RefCell<BTreeMap<String, FunctionValue<'ctx>>>,
 }
 
 impl<'ctx> Emitter<'_, 'ctx> {
@@ -257,6 +319,140 @@ impl<'ctx> Emitter<'_, 'ctx> {
         self.b.build_float_div(a, b, "d").map_err(cg)
     }
 
+    /// The kernel `void f(float *noalias out, const float *noalias in, const float *noalias w,
+    /// const float *noalias b)` for `key`, built by `body` the first time (with an emitter
+    /// positioned in its entry block) and shared by every node with the same key.
+    fn shared_kernel(
+        &self,
+        key: String,
+        body: &dyn Fn(&Emitter<'_, 'ctx>, [PointerValue<'ctx>; 4]) -> Result<()>,
+    ) -> Result<FunctionValue<'ctx>> {
+        if let Some(&f) = self.shared.borrow().get(&key) {
+            return Ok(f);
+        }
+        let ptr = self.ctx.ptr_type(inkwell::AddressSpace::default());
+        let n = self.shared.borrow().len();
+        let t = self.ctx.void_type().fn_type(&[ptr.into(); 4], false);
+        let f = self.module.add_function(&format!("nasc_kernel{n}"), t, Some(Linkage::Internal));
+        let attr = |name: &str| self.ctx.create_enum_attribute(Attribute::get_named_enum_kind_id(name), 0);
+        f.add_attribute(AttributeLoc::Function, attr("noinline"));
+        for i in 0..4 {
+            f.add_attribute(AttributeLoc::Param(i), attr("noalias"));
+        }
+        let params: Vec<PointerValue<'ctx>> =
+            (0..4).map(|i| f.get_nth_param(i).expect("param").into_pointer_value()).collect();
+        let e = Emitter {
+            ctx: self.ctx,
+            module: self.module,
+            b: self.ctx.create_builder(),
+            f32t: self.f32t,
+            func: f,
+            arena: params[0],
+            shared: self.shared,
+        };
+        let entry = self.ctx.append_basic_block(f, "entry");
+        e.b.position_at_end(entry);
+        body(&e, [params[0], params[1], params[2], params[3]])?;
+        e.b.build_return(None).map_err(cg)?;
+        self.shared.borrow_mut().insert(key, f);
+        Ok(f)
+    }
+
+    /// A stack slot for one f32, in the function's entry block (where SROA promotes it to a
+    /// register; an alloca inside a loop would grow the stack every iteration).
+    fn slot(&self) -> Result<PointerValue<'ctx>> {
+        let entry = self.func.get_first_basic_block().ok_or_else(|| CodegenError("no entry block".into()))?;
+        let tb = self.ctx.create_builder();
+        match entry.get_first_instruction() {
+            Some(i) => tb.position_before(&i),
+            None => tb.position_at_end(entry),
+        }
+        tb.build_alloca(self.f32t, "acc").map_err(cg)
+    }
+
+    /// `a·b + c`, which LLVM may contract into one fused multiply-add.
+    fn fmuladd(&self, a: FloatValue<'ctx>, b: FloatValue<'ctx>, c: FloatValue<'ctx>) -> Result<FloatValue<'ctx>> {
+        self.intrinsic("llvm.fmuladd.f32", &[a, b, c])
+    }
+
+    /// Marks a floating-point reduction step reassociable (and contractible), so the loop
+    /// vectoriser may split the sum into lanes; the result differs from the sequential sum by
+    /// rounding only.
+    fn reassoc(&self, v: FloatValue<'ctx>) -> FloatValue<'ctx> {
+        if let Some(i) = v.as_instruction() {
+            // LLVMFastMathAllowReassoc | LLVMFastMathAllowContract.
+            i.set_fast_math_flags(1 | 32);
+        }
+        v
+    }
+
+    fn sub(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> Result<IntValue<'ctx>> {
+        self.b.build_int_sub(a, b, "s").map_err(cg)
+    }
+
+    fn smax(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> Result<IntValue<'ctx>> {
+        let c = self.b.build_int_compare(IntPredicate::SGT, a, b, "c").map_err(cg)?;
+        Ok(self.b.build_select(c, a, b, "max").map_err(cg)?.into_int_value())
+    }
+
+    fn smin(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> Result<IntValue<'ctx>> {
+        let c = self.b.build_int_compare(IntPredicate::SLT, a, b, "c").map_err(cg)?;
+        Ok(self.b.build_select(c, a, b, "min").map_err(cg)?.into_int_value())
+    }
+
+    /// The outputs `o` in `0..n` whose input `o·stride + shift` lies in `0..len`, as a
+    /// half-open range (possibly empty, `lo ≥ hi`); `shift` is signed.
+    fn valid_range(
+        &self,
+        shift: IntValue<'ctx>,
+        stride: usize,
+        len: usize,
+        n: usize,
+    ) -> Result<(IntValue<'ctx>, IntValue<'ctx>)> {
+        // lo = ceil(−shift / stride) clamped at 0; hi = floor((len − 1 − shift) / stride) + 1
+        // clamped at n (and at lo when the numerator is negative).
+        let zero = self.i64(0);
+        let neg = self.sub(zero, shift)?;
+        let num = self.add(neg, self.i64(stride - 1))?;
+        let lo = self.b.build_int_signed_div(self.smax(num, zero)?, self.i64(stride), "lo").map_err(cg)?;
+        let top = self.sub(self.i64(len - 1), shift)?;
+        let hi = self.add(
+            self.b.build_int_signed_div(self.smax(top, zero)?, self.i64(stride), "hi").map_err(cg)?,
+            self.i64(1),
+        )?;
+        let hi = self.smin(hi, self.i64(n))?;
+        let neg_top = self.b.build_int_compare(IntPredicate::SLT, top, zero, "none").map_err(cg)?;
+        let hi = self.b.build_select(neg_top, zero, hi, "hi").map_err(cg)?.into_int_value();
+        Ok((lo, hi))
+    }
+
+    /// `for i in lo..hi { body(i) }` with run-time bounds (no iteration when `lo ≥ hi`).
+    fn range(
+        &self,
+        lo: IntValue<'ctx>,
+        hi: IntValue<'ctx>,
+        body: &mut dyn FnMut(IntValue<'ctx>) -> Result<()>,
+    ) -> Result<()> {
+        let i64t = self.ctx.i64_type();
+        let pre = self.b.get_insert_block().ok_or_else(|| CodegenError("no insert block".into()))?;
+        let head = self.ctx.append_basic_block(self.func, "rloop");
+        let exit = self.ctx.append_basic_block(self.func, "rafter");
+        let any = self.b.build_int_compare(IntPredicate::SLT, lo, hi, "any").map_err(cg)?;
+        self.b.build_conditional_branch(any, head, exit).map_err(cg)?;
+        self.b.position_at_end(head);
+        let phi = self.b.build_phi(i64t, "i").map_err(cg)?;
+        phi.add_incoming(&[(&lo, pre)]);
+        let i = phi.as_basic_value().into_int_value();
+        body(i)?;
+        let next = self.add(i, self.i64(1))?;
+        let latch = self.b.get_insert_block().ok_or_else(|| CodegenError("no insert block".into()))?;
+        phi.add_incoming(&[(&next, latch)]);
+        let cond = self.b.build_int_compare(IntPredicate::SLT, next, hi, "c").map_err(cg)?;
+        self.b.build_conditional_branch(cond, head, exit).map_err(cg)?;
+        self.b.position_at_end(exit);
+        Ok(())
+    }
+
     /// `for i in 0..n { body(i) }`, as a loop in the current function.
     fn lp(&self, n: usize, body: &mut dyn FnMut(IntValue<'ctx>) -> Result<()>) -> Result<()> {
         let i64t = self.ctx.i64_type();
@@ -304,10 +500,14 @@ impl<'ctx> Emitter<'_, 'ctx> {
 
     /// A constant global array of weights.
     fn global(&self, name: &str, data: &[f32]) -> PointerValue<'ctx> {
-        let vals: Vec<FloatValue<'ctx>> = data.iter().map(|&v| self.f(v)).collect();
-        let arr = self.f32t.const_array(&vals);
-        let g = self.module.add_global(self.f32t.array_type(data.len() as u32), None, name);
+        // Built from the raw little-endian bytes (every supported target is little-endian): one
+        // ConstantDataArray, instead of one uniqued ConstantFP per weight, which made lowering
+        // a MobileNet-sized network take seconds.
+        let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let arr = self.ctx.const_string(&bytes, false);
+        let g = self.module.add_global(arr.get_type(), None, name);
         g.set_initializer(&arr);
+        g.set_alignment(64);
         g.set_constant(true);
         g.set_linkage(Linkage::Private);
         g.as_pointer_value()
@@ -326,9 +526,14 @@ pub fn lower<'ctx>(
     let shapes = graph.validate().map_err(cg)?;
     weights.check(graph).map_err(cg)?;
     let steps = schedule(graph)?;
-    let order: Vec<NodeId> =
-        steps.iter().filter_map(|s| if let Step::Run(n, _) = s { Some(*n) } else { None }).collect();
-    let plan = plan_arena(graph, &shapes, &order);
+    let bodies: Vec<Vec<bool>> = graph.gates().iter().map(|&gt| graph.gate_body_mask(gt)).collect();
+    let fusion = fuse(graph, &bodies);
+    let order: Vec<NodeId> = steps
+        .iter()
+        .filter_map(|s| if let Step::Run(n, _) = s { Some(*n) } else { None })
+        .filter(|n| fusion.rep[n.index()] == *n)
+        .collect();
+    let plan = plan_arena_fused(graph, &shapes, &order, &fusion.rep);
     let f32t = ctx.f32_type();
     let ptr = ctx.ptr_type(inkwell::AddressSpace::default());
     let void = ctx.void_type();
@@ -379,12 +584,18 @@ pub fn lower<'ctx>(
     // One function per node: `void node(float *arena)`.
     let kernel_t = void.fn_type(&[ptr.into()], false);
     let mut kernels: BTreeMap<usize, FunctionValue<'_>> = BTreeMap::new();
+    let shared = RefCell::new(BTreeMap::new());
     for &id in &order {
         let node = graph.node(id);
         if matches!(node.op, Op::Input(_)) {
             continue;
         }
         let f = module.add_function(&format!("{name}_k{}", id.index()), kernel_t, Some(Linkage::Internal));
+        // Kept out of line: one driver with every kernel inlined is a single function of tens
+        // of thousands of instructions, which LLVM's optimiser and register allocator handle
+        // several times slower than the same code as separate functions.
+        let noinline = Attribute::get_named_enum_kind_id("noinline");
+        f.add_attribute(AttributeLoc::Function, ctx.create_enum_attribute(noinline, 0));
         let e = Emitter {
             ctx,
             module,
@@ -392,10 +603,11 @@ pub fn lower<'ctx>(
             f32t,
             func: f,
             arena: f.get_nth_param(0).expect("arena").into_pointer_value(),
+            shared: &shared,
         };
         let entry = ctx.append_basic_block(f, "entry");
         e.b.position_at_end(entry);
-        kernel(&e, graph, weights, &shapes, &plan, id)
+        kernel(&e, graph, weights, &shapes, &plan, &fusion, id)
             .map_err(|err| CodegenError(format!("node `{}` ({}): {}", node.name, node.op.name(), err.0)))?;
         e.b.build_return(None).map_err(cg)?;
         kernels.insert(id.index(), f);
@@ -411,6 +623,7 @@ pub fn lower<'ctx>(
         f32t,
         func: drv,
         arena: drv.get_nth_param(2).expect("arena").into_pointer_value(),
+        shared: &shared,
     };
     let input = drv.get_nth_param(0).expect("input").into_pointer_value();
     let output = drv.get_nth_param(1).expect("output").into_pointer_value();
@@ -505,18 +718,7 @@ pub fn lower<'ctx>(
 
 /// Max-softmax probability or softmax entropy of `classes` scores at `off`.
 fn exit_statistic<'ctx>(e: &Emitter<'_, 'ctx>, rule: ExitRule, off: usize, classes: usize) -> Result<FloatValue<'ctx>> {
-    let mut m = e.f(f32::NEG_INFINITY);
-    for c in 0..classes {
-        m = e.fmax(m, e.load(e.arena, e.i64(off + c))?)?;
-    }
-    let mut sum = e.f(0.0);
-    let mut weighted = e.f(0.0);
-    for c in 0..classes {
-        let d = e.b.build_float_sub(e.load(e.arena, e.i64(off + c))?, m, "d").map_err(cg)?;
-        let ex = e.intrinsic("llvm.exp.f32", &[d])?;
-        sum = e.fadd(sum, ex)?;
-        weighted = e.fadd(weighted, e.fmul(ex, d)?)?;
-    }
+    let (_, sum, weighted) = softmax_sums(e, e.i64(off), classes)?;
     match rule {
         ExitRule::MaxSoftmax => e.fdiv(e.f(1.0), sum),
         // H = log Σe − Σ p·d with p = e/Σe, d = x − max.
@@ -527,8 +729,55 @@ fn exit_statistic<'ctx>(e: &Emitter<'_, 'ctx>, rule: ExitRule, off: usize, class
     }
 }
 
+/// A batch norm as a per-channel affine map `y = x·scale + shift`.
+fn bn_scale_shift(w: &Weights, node: &nasc_ir::Node) -> Result<(Vec<f32>, Vec<f32>)> {
+    let Op::BatchNorm(bn) = &node.op else { return Err(CodegenError(format!("`{}` is not a batch norm", node.name))) };
+    let t = |n: &str| w.get(&node.name, n).map(|t| t.data.clone()).map_err(cg);
+    let (gm, bt, mn, vr) = (t("gamma")?, t("beta")?, t("mean")?, t("var")?);
+    let scale: Vec<f32> = (0..gm.len()).map(|k| gm[k] / (vr[k] + bn.epsilon).sqrt()).collect();
+    let shift: Vec<f32> = (0..gm.len()).map(|k| bt[k] - mn[k] * scale[k]).collect();
+    Ok((scale, shift))
+}
+
+/// Over `classes` scores at arena offset `base`: the maximum `m`, `Σ exp(x − m)` and
+/// `Σ exp(x − m)·(x − m)`, as loops (ImageNet heads have 1,000 classes).
+fn softmax_sums<'ctx>(
+    e: &Emitter<'_, 'ctx>,
+    base: IntValue<'ctx>,
+    classes: usize,
+) -> Result<(FloatValue<'ctx>, FloatValue<'ctx>, FloatValue<'ctx>)> {
+    let (mp, sp, wp) = (e.slot()?, e.slot()?, e.slot()?);
+    let get = |p: PointerValue<'ctx>| -> Result<FloatValue<'ctx>> {
+        Ok(e.b.build_load(e.f32t, p, "v").map_err(cg)?.into_float_value())
+    };
+    let put = |p: PointerValue<'ctx>, v: FloatValue<'ctx>| -> Result<()> {
+        e.b.build_store(p, v).map_err(cg)?;
+        Ok(())
+    };
+    put(mp, e.f(f32::NEG_INFINITY))?;
+    e.lp(classes, &mut |c| put(mp, e.fmax(get(mp)?, e.load(e.arena, e.add(base, c)?)?)?))?;
+    let m = get(mp)?;
+    put(sp, e.f(0.0))?;
+    put(wp, e.f(0.0))?;
+    e.lp(classes, &mut |c| {
+        let d = e.b.build_float_sub(e.load(e.arena, e.add(base, c)?)?, m, "d").map_err(cg)?;
+        let ex = e.intrinsic("llvm.exp.f32", &[d])?;
+        put(sp, e.fadd(get(sp)?, ex)?)?;
+        put(wp, e.fadd(get(wp)?, e.fmul(ex, d)?)?)
+    })?;
+    Ok((m, get(sp)?, get(wp)?))
+}
+
 /// The body of one node's kernel.
-fn kernel(e: &Emitter<'_, '_>, g: &Graph, w: &Weights, shapes: &[Shape], plan: &ArenaPlan, id: NodeId) -> Result<()> {
+fn kernel<'ctx>(
+    e: &Emitter<'_, 'ctx>,
+    g: &Graph,
+    w: &Weights,
+    shapes: &[Shape],
+    plan: &ArenaPlan,
+    fusion: &Fusion,
+    id: NodeId,
+) -> Result<()> {
     let node = g.node(id);
     let ins = g.inputs(id);
     let out_off = plan.offsets[id.index()].expect("planned");
@@ -574,12 +823,10 @@ fn kernel(e: &Emitter<'_, '_>, g: &Graph, w: &Weights, shapes: &[Shape], plan: &
                 e.store(a, e.add(i, e.i64(out_off))?, v)
             })?;
         }
-        Op::BatchNorm(bn) => {
-            let (gm, bt, mn, vr) = (wt("gamma")?, wt("beta")?, wt("mean")?, wt("var")?);
+        Op::BatchNorm(_) => {
             let c = out_shape[1];
             let inner: usize = out_shape[2..].iter().product();
-            let scale: Vec<f32> = (0..c).map(|k| gm.data[k] / (vr.data[k] + bn.epsilon).sqrt()).collect();
-            let shift: Vec<f32> = (0..c).map(|k| bt.data[k] - mn.data[k] * scale[k]).collect();
+            let (scale, shift) = bn_scale_shift(w, node)?;
             let sg = e.global(&format!("{}.scale", node.name), &scale);
             let hg = e.global(&format!("{}.shift", node.name), &shift);
             let src = off(ins[0]);
@@ -603,74 +850,124 @@ fn kernel(e: &Emitter<'_, '_>, g: &Graph, w: &Weights, shapes: &[Shape], plan: &
             let groups = c.groups.resolve(cin);
             let (cin_g, cout_g) = (cin / groups, cout / groups);
             let [kh, kw] = c.kernel;
-            let wg = e.global(&format!("{}.weight", node.name), &wt("weight")?.data);
-            let bias = if c.bias { Some(e.global(&format!("{}.bias", node.name), &wt("bias")?.data)) } else { None };
-            let src = off(ins[0]);
-            // Fully unrolled over the kernel window with constant indices; loops over batch,
-            // output channel, output row and column, and input channel of the group.
-            e.lp(n * cout, &mut |noc| {
-                let oc = e.b.build_int_unsigned_rem(noc, e.i64(cout), "oc").map_err(cg)?;
-                let b = e.b.build_int_unsigned_div(noc, e.i64(cout), "b").map_err(cg)?;
-                let grp = e.b.build_int_unsigned_div(oc, e.i64(cout_g), "g").map_err(cg)?;
-                e.lp(oh, &mut |oy| {
-                    e.lp(ow, &mut |ox| {
-                        let acc_ptr = e.b.build_alloca(e.f32t, "acc").map_err(cg)?;
-                        let init = match bias {
-                            Some(bg) => e.load(bg, oc)?,
-                            None => e.f(0.0),
-                        };
-                        e.b.build_store(acc_ptr, init).map_err(cg)?;
-                        e.lp(cin_g, &mut |icg| {
-                            let ic = e.add(e.mul(grp, cin_g)?, icg)?;
-                            let plane = e.mul(e.add(e.mul(b, cin)?, ic)?, h * wd)?;
-                            let wbase = e.mul(e.add(e.mul(oc, cin_g)?, icg)?, kh * kw)?;
-                            let mut acc = e.b.build_load(e.f32t, acc_ptr, "acc").map_err(cg)?.into_float_value();
-                            for ky in 0..kh {
-                                for kx in 0..kw {
-                                    // iy = oy·s − p + ky·d, in bounds or the term is zero.
-                                    let iy =
-                                        e.b.build_int_sub(
-                                            e.add(e.mul(oy, c.stride[0])?, e.i64(ky * c.dilation[0]))?,
-                                            e.i64(c.padding[0]),
-                                            "iy",
-                                        )
-                                        .map_err(cg)?;
-                                    let ix =
-                                        e.b.build_int_sub(
-                                            e.add(e.mul(ox, c.stride[1])?, e.i64(kx * c.dilation[1]))?,
-                                            e.i64(c.padding[1]),
-                                            "ix",
-                                        )
-                                        .map_err(cg)?;
-                                    let oky =
-                                        e.b.build_int_compare(IntPredicate::ULT, iy, e.i64(h), "oky").map_err(cg)?;
-                                    let okx =
-                                        e.b.build_int_compare(IntPredicate::ULT, ix, e.i64(wd), "okx").map_err(cg)?;
-                                    let ok = e.b.build_and(oky, okx, "ok").map_err(cg)?;
-                                    let iyc = e.b.build_select(oky, iy, e.i64(0), "iyc").map_err(cg)?.into_int_value();
-                                    let ixc = e.b.build_select(okx, ix, e.i64(0), "ixc").map_err(cg)?.into_int_value();
-                                    let idx = e.add(e.add(plane, e.add(e.mul(iyc, wd)?, ixc)?)?, e.i64(src))?;
-                                    let xv = e.load(a, idx)?;
-                                    let xv = e.b.build_select(ok, xv, e.f(0.0), "xv").map_err(cg)?.into_float_value();
-                                    let wv = e.load(wg, e.add(wbase, e.i64(ky * kw + kx))?)?;
-                                    acc = e.fadd(acc, e.fmul(wv, xv)?)?;
+            let mut weight = wt("weight")?.data;
+            let mut bias_v = if c.bias { Some(wt("bias")?.data) } else { None };
+            if let Some(&bn_id) = fusion.bn.get(&id.index()) {
+                // y = (conv(x) + b − mean)·γ/√(var+ε) + β: scale each output channel's weights
+                // and bias.
+                let (scale, shift) = bn_scale_shift(w, g.node(bn_id))?;
+                let per = weight.len() / cout;
+                for (k, chunk) in weight.chunks_mut(per).enumerate() {
+                    chunk.iter_mut().for_each(|v| *v *= scale[k]);
+                }
+                let b0 = bias_v.unwrap_or_else(|| vec![0.0; cout]);
+                bias_v = Some(b0.iter().enumerate().map(|(k, &b)| b * scale[k] + shift[k]).collect());
+            }
+            let act_v = c.act.or(fusion.act.get(&id.index()).copied());
+            let wg = e.global(&format!("{}.weight", node.name), &weight);
+            let bias = match &bias_v {
+                Some(b) => Some(e.global(&format!("{}.bias", node.name), b)),
+                None => None,
+            };
+            let plane = oh * ow;
+            // Output-stationary in memory: each output plane starts at its bias, then every
+            // (input channel, kernel tap) adds `w · x` over the output positions whose input
+            // is in bounds — a range computed once per tap, so the inner loop is a plain
+            // strided multiply-add the vectoriser handles, with no bounds test inside.
+            let pointwise = kh == 1 && kw == 1 && c.stride == [1, 1] && c.padding == [0, 0] && (oh, ow) == (h, wd);
+            let c = c.clone();
+            let has_bias = bias.is_some();
+            let key = format!("conv {c:?} {s:?} {out_shape:?} {act_v:?} {has_bias}");
+            let imp = e.shared_kernel(key, &|e, [op, xp, wg, bg]| {
+                e.lp(n * cout, &mut |noc| {
+                    let oc = e.b.build_int_unsigned_rem(noc, e.i64(cout), "oc").map_err(cg)?;
+                    let b = e.b.build_int_unsigned_div(noc, e.i64(cout), "b").map_err(cg)?;
+                    let grp = e.b.build_int_unsigned_div(oc, e.i64(cout_g), "g").map_err(cg)?;
+                    let obase = e.add(e.mul(noc, plane)?, e.i64(0))?;
+                    let init = if has_bias { e.load(bg, oc)? } else { e.f(0.0) };
+                    e.lp(plane, &mut |p| e.store(op, e.add(obase, p)?, init))?;
+                    let xchan = |icg: IntValue<'ctx>| -> Result<IntValue<'ctx>> {
+                        let ic = e.add(e.mul(grp, cin_g)?, icg)?;
+                        e.add(e.mul(e.add(e.mul(b, cin)?, ic)?, h * wd)?, e.i64(0))
+                    };
+                    let wrow = e.mul(oc, cin_g * kh * kw)?;
+                    if pointwise {
+                        // 1×1: one flat loop over the plane, four input channels per pass so each
+                        // output value is loaded and stored once per four multiply-adds.
+                        let quads = cin_g / 4;
+                        if quads > 0 {
+                            e.lp(quads, &mut |q| {
+                                let icg = e.mul(q, 4)?;
+                                let mut xs = Vec::with_capacity(4);
+                                let mut ws = Vec::with_capacity(4);
+                                for j in 0..4 {
+                                    let ij = e.add(icg, e.i64(j))?;
+                                    xs.push(xchan(ij)?);
+                                    ws.push(e.load(wg, e.add(wrow, ij)?)?);
                                 }
-                            }
-                            e.b.build_store(acc_ptr, acc).map_err(cg)?;
-                            Ok(())
-                        })?;
-                        let mut v = e.b.build_load(e.f32t, acc_ptr, "acc").map_err(cg)?.into_float_value();
-                        if let Some(act) = c.act {
-                            v = e.act(act, v)?;
+                                e.lp(plane, &mut |p| {
+                                    let o = e.add(obase, p)?;
+                                    let mut acc = e.load(op, o)?;
+                                    for j in 0..4 {
+                                        acc = e.fmuladd(ws[j], e.load(xp, e.add(xs[j], p)?)?, acc)?;
+                                    }
+                                    e.store(op, o, acc)
+                                })
+                            })?;
                         }
-                        let o = e.add(
-                            e.add(e.mul(e.add(e.mul(b, cout)?, oc)?, oh * ow)?, e.add(e.mul(oy, ow)?, ox)?)?,
-                            e.i64(out_off),
-                        )?;
-                        e.store(a, o, v)
-                    })
+                        for j in quads * 4..cin_g {
+                            let x0 = xchan(e.i64(j))?;
+                            let w0 = e.load(wg, e.add(wrow, e.i64(j))?)?;
+                            e.lp(plane, &mut |p| {
+                                let o = e.add(obase, p)?;
+                                let v = e.fmuladd(w0, e.load(xp, e.add(x0, p)?)?, e.load(op, o)?)?;
+                                e.store(op, o, v)
+                            })?;
+                        }
+                    } else {
+                        e.lp(cin_g, &mut |icg| {
+                            let xbase = xchan(icg)?;
+                            let wbase = e.add(wrow, e.mul(icg, kh * kw)?)?;
+                            e.lp(kh, &mut |ky| {
+                                // iy = oy·s − p + ky·d
+                                let dy = e.sub(e.mul(ky, c.dilation[0])?, e.i64(c.padding[0]))?;
+                                let (oy0, oy1) = e.valid_range(dy, c.stride[0], h, oh)?;
+                                e.lp(kw, &mut |kx| {
+                                    let dx = e.sub(e.mul(kx, c.dilation[1])?, e.i64(c.padding[1]))?;
+                                    let (ox0, ox1) = e.valid_range(dx, c.stride[1], wd, ow)?;
+                                    let wv = e.load(wg, e.add(wbase, e.add(e.mul(ky, kw)?, kx)?)?)?;
+                                    e.range(oy0, oy1, &mut |oy| {
+                                        let iy = e.add(e.mul(oy, c.stride[0])?, dy)?;
+                                        let xrow = e.add(e.add(xbase, e.mul(iy, wd)?)?, dx)?;
+                                        let orow = e.add(obase, e.mul(oy, ow)?)?;
+                                        e.range(ox0, ox1, &mut |ox| {
+                                            let xv = e.load(xp, e.add(xrow, e.mul(ox, c.stride[1])?)?)?;
+                                            let o = e.add(orow, ox)?;
+                                            let v = e.fmuladd(wv, xv, e.load(op, o)?)?;
+                                            e.store(op, o, v)
+                                        })
+                                    })
+                                })
+                            })
+                        })?;
+                    }
+                    if let Some(act) = act_v {
+                        e.lp(plane, &mut |p| {
+                            let o = e.add(obase, p)?;
+                            let v = e.act(act, e.load(op, o)?)?;
+                            e.store(op, o, v)
+                        })?;
+                    }
+                    Ok(())
                 })
             })?;
+            let args: Vec<inkwell::values::BasicMetadataValueEnum<'_>> = vec![
+                e.ptr_at(a, e.i64(out_off))?.into(),
+                e.ptr_at(a, e.i64(off(ins[0])))?.into(),
+                wg.into(),
+                bias.unwrap_or(wg).into(),
+            ];
+            e.b.build_call(imp, &args, "").map_err(cg)?;
         }
         Op::Dense(d) => {
             let f = shapes[ins[0].index()][1];
@@ -681,13 +978,14 @@ fn kernel(e: &Emitter<'_, '_>, g: &Graph, w: &Weights, shapes: &[Shape], plan: &
             e.lp(n * d.out_features, &mut |no| {
                 let o = e.b.build_int_unsigned_rem(no, e.i64(d.out_features), "o").map_err(cg)?;
                 let r = e.b.build_int_unsigned_div(no, e.i64(d.out_features), "r").map_err(cg)?;
-                let acc_ptr = e.b.build_alloca(e.f32t, "acc").map_err(cg)?;
+                let acc_ptr = e.slot()?;
                 e.b.build_store(acc_ptr, e.f(0.0)).map_err(cg)?;
                 e.lp(f, &mut |i| {
                     let x = e.load(a, e.add(e.add(e.mul(r, f)?, i)?, e.i64(src))?)?;
                     let wv = e.load(wg, e.add(e.mul(o, f)?, i)?)?;
                     let acc = e.b.build_load(e.f32t, acc_ptr, "acc").map_err(cg)?.into_float_value();
-                    e.b.build_store(acc_ptr, e.fadd(acc, e.fmul(x, wv)?)?).map_err(cg)?;
+                    let sum = e.reassoc(e.fadd(acc, e.reassoc(e.fmul(x, wv)?))?);
+                    e.b.build_store(acc_ptr, sum).map_err(cg)?;
                     Ok(())
                 })?;
                 let mut v = e.b.build_load(e.f32t, acc_ptr, "acc").map_err(cg)?.into_float_value();
@@ -758,13 +1056,13 @@ fn kernel(e: &Emitter<'_, '_>, g: &Graph, w: &Weights, shapes: &[Shape], plan: &
             let inner = s[2] * s[3];
             let src = off(ins[0]);
             e.lp(s[0] * s[1], &mut |nc| {
-                let acc_ptr = e.b.build_alloca(e.f32t, "acc").map_err(cg)?;
+                let acc_ptr = e.slot()?;
                 e.b.build_store(acc_ptr, e.f(0.0)).map_err(cg)?;
                 let base = e.mul(nc, inner)?;
                 e.lp(inner, &mut |i| {
                     let v = e.load(a, e.add(e.add(base, i)?, e.i64(src))?)?;
                     let acc = e.b.build_load(e.f32t, acc_ptr, "acc").map_err(cg)?.into_float_value();
-                    e.b.build_store(acc_ptr, e.fadd(acc, v)?).map_err(cg)?;
+                    e.b.build_store(acc_ptr, e.reassoc(e.fadd(acc, v)?)).map_err(cg)?;
                     Ok(())
                 })?;
                 let acc = e.b.build_load(e.f32t, acc_ptr, "acc").map_err(cg)?.into_float_value();
@@ -775,23 +1073,14 @@ fn kernel(e: &Emitter<'_, '_>, g: &Graph, w: &Weights, shapes: &[Shape], plan: &
             let k = out_shape[1];
             let src = off(ins[0]);
             e.lp(out_shape[0], &mut |r| {
-                let base = e.mul(r, k)?;
-                let mut m = e.f(f32::NEG_INFINITY);
-                for c in 0..k {
-                    m = e.fmax(m, e.load(a, e.add(base, e.i64(src + c))?)?)?;
-                }
-                let mut sum = e.f(0.0);
-                let mut exps = Vec::with_capacity(k);
-                for c in 0..k {
-                    let d = e.b.build_float_sub(e.load(a, e.add(base, e.i64(src + c))?)?, m, "d").map_err(cg)?;
+                let base = e.add(e.mul(r, k)?, e.i64(src))?;
+                let obase = e.add(e.mul(r, k)?, e.i64(out_off))?;
+                let (m, sum, _) = softmax_sums(e, base, k)?;
+                e.lp(k, &mut |c| {
+                    let d = e.b.build_float_sub(e.load(a, e.add(base, c)?)?, m, "d").map_err(cg)?;
                     let x = e.intrinsic("llvm.exp.f32", &[d])?;
-                    sum = e.fadd(sum, x)?;
-                    exps.push(x);
-                }
-                for (c, x) in exps.into_iter().enumerate() {
-                    e.store(a, e.add(base, e.i64(out_off + c))?, e.fdiv(x, sum)?)?;
-                }
-                Ok(())
+                    e.store(a, e.add(obase, c)?, e.fdiv(x, sum)?)
+                })
             })?;
         }
         Op::Concat(cc) => {
@@ -828,18 +1117,22 @@ fn kernel(e: &Emitter<'_, '_>, g: &Graph, w: &Weights, shapes: &[Shape], plan: &
             let inner = out_shape[2] * out_shape[3];
             let per = c / cs.groups;
             let src = off(ins[0]);
-            for b in 0..n {
-                for gi in 0..cs.groups {
-                    for j in 0..per {
-                        let s0 = src + (b * c + gi * per + j) * inner;
-                        let d0 = out_off + (b * c + j * cs.groups + gi) * inner;
+            // Output channel j·groups + gi takes input channel gi·per + j.
+            e.lp(n, &mut |b| {
+                e.lp(cs.groups, &mut |gi| {
+                    e.lp(per, &mut |j| {
+                        let s0 = e.add(e.mul(e.add(e.add(e.mul(b, c)?, e.mul(gi, per)?)?, j)?, inner)?, e.i64(src))?;
+                        let d0 = e.add(
+                            e.mul(e.add(e.add(e.mul(b, c)?, e.mul(j, cs.groups)?)?, gi)?, inner)?,
+                            e.i64(out_off),
+                        )?;
                         e.lp(inner, &mut |i| {
-                            let v = e.load(a, e.add(i, e.i64(s0))?)?;
-                            e.store(a, e.add(i, e.i64(d0))?, v)
-                        })?;
-                    }
-                }
-            }
+                            let v = e.load(a, e.add(i, s0)?)?;
+                            e.store(a, e.add(i, d0)?, v)
+                        })
+                    })
+                })
+            })?;
         }
         Op::Gate(_) => {
             // The driver decided; the value is the body's when open, else the skip's. The body
@@ -982,6 +1275,21 @@ impl Jit {
     }
 }
 
+/// What [`emit`] wrote, and how long each phase took.
+#[derive(Clone, Debug)]
+pub struct Emitted {
+    /// The arena plan.
+    pub plan: ArenaPlan,
+    /// The files written.
+    pub files: Vec<std::path::PathBuf>,
+    /// Seconds spent lowering the graph to LLVM IR.
+    pub lower_s: f64,
+    /// Seconds in LLVM's IR optimisation pipeline.
+    pub optimise_s: f64,
+    /// Seconds in code generation (instruction selection onwards) and writing the files.
+    pub write_s: f64,
+}
+
 /// What [`emit`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Emit {
@@ -1016,7 +1324,8 @@ pub fn emit(
     machine: &Machine,
     what: &[Emit],
     dir: &Path,
-) -> Result<(ArenaPlan, Vec<std::path::PathBuf>)> {
+    opt: Opt,
+) -> Result<Emitted> {
     if name.is_empty()
         || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         || name.starts_with(|c: char| c.is_ascii_digit())
@@ -1038,12 +1347,18 @@ pub fn emit(
         .ok_or_else(|| {
             CodegenError(format!("LLVM cannot target {} / {} / {}", machine.triple, machine.cpu, machine.features))
         })?;
+    if tm.get_target_data().get_byte_ordering() != inkwell::targets::ByteOrdering::LittleEndian {
+        return Err(CodegenError(format!("{}: big-endian targets are not supported", machine.triple)));
+    }
     let context = Context::create();
     let module = context.create_module(name);
     module.set_triple(&triple);
     module.set_data_layout(&tm.get_target_data().get_data_layout());
+    let t0 = std::time::Instant::now();
     let plan = lower(&context, &module, graph, weights, name)?;
-    optimise(&module, &tm, Opt::O3)?;
+    let t1 = std::time::Instant::now();
+    optimise(&module, &tm, opt)?;
+    let t2 = std::time::Instant::now();
     let shapes = graph.infer_shapes().map_err(cg)?;
     let mut files = Vec::new();
     for w in what {
@@ -1058,10 +1373,20 @@ pub fn emit(
             Emit::Header => ("h", header(graph, &shapes, name, &plan)?.into_bytes()),
         };
         let path = dir.join(format!("{name}.{ext}"));
-        std::fs::write(&path, bytes).map_err(|e| CodegenError(format!("{}: {e}", path.display())))?;
+        // Written to a temporary name and renamed: no half-written artifact.
+        let tmp = dir.join(format!(".{name}.{ext}.tmp"));
+        std::fs::write(&tmp, bytes).map_err(|e| CodegenError(format!("{}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, &path).map_err(|e| CodegenError(format!("{}: {e}", path.display())))?;
         files.push(path);
     }
-    Ok((plan, files))
+    let t3 = std::time::Instant::now();
+    Ok(Emitted {
+        plan,
+        files,
+        lower_s: (t1 - t0).as_secs_f64(),
+        optimise_s: (t2 - t1).as_secs_f64(),
+        write_s: (t3 - t2).as_secs_f64(),
+    })
 }
 
 fn header(graph: &Graph, shapes: &[Shape], name: &str, plan: &ArenaPlan) -> Result<String> {

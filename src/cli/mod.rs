@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 mod calibrate;
+mod compile;
 mod cost;
 mod dot;
 mod expect;
@@ -49,6 +50,8 @@ enum Command {
     Expect(expect::Options),
     /// Write a concrete subnet and its weights as ONNX.
     Export(export::Options),
+    /// Compile a concrete subnet to native code (object, assembly, LLVM IR, C header).
+    Compile(compile::Options),
     /// Fit a target's analytic terms to measurements; write a calibrated profile.
     Calibrate(calibrate::Options),
     /// The few-shot calibration study on the public data.
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Expect(o) => expect::run(o),
         Command::Export(o) => export::run(o),
         Command::Calibrate(o) => calibrate::run(o),
+        Command::Compile(o) => compile::run(o),
         Command::Study(StudyCommand::Fewshot(o)) => study::run(o),
     }
 }

@@ -37,6 +37,9 @@ pub struct Options {
     /// Run to the final output; no exit fires.
     #[arg(long)]
     no_exits: bool,
+    /// Run natively: compile for this machine with LLVM (JIT) instead of interpreting.
+    #[arg(long)]
+    jit: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -93,7 +96,44 @@ pub fn run(o: Options) -> Result<()> {
         }
         opts.gates.insert(n.to_string(), open);
     }
-    let r = interp::run(&g, &weights, &input, &opts)?;
+    let r = if o.jit {
+        if !opts.gates.is_empty() {
+            bail!("--gate cannot force gates in compiled code; they follow their logits");
+        }
+        let jit = nasc::codegen::Jit::new(&g, &weights, nasc::codegen::Opt::O3)?;
+        let exits = g.exits();
+        for (k, &e) in exits.iter().enumerate() {
+            let theta = if opts.disable_exits {
+                f32::INFINITY
+            } else {
+                match (opts.exit_thresholds.get(&g.node(e).name), &g.node(e).op) {
+                    (Some(&t), _) => t,
+                    (None, nasc::ir::Op::Exit(x)) => x.threshold,
+                    _ => continue,
+                }
+            };
+            // An entropy rule never fires below −∞; max-softmax never reaches +∞.
+            let theta = match &g.node(e).op {
+                nasc::ir::Op::Exit(x) if opts.disable_exits && x.rule == nasc::ir::op::ExitRule::Entropy => {
+                    f32::NEG_INFINITY
+                }
+                _ => theta,
+            };
+            jit.set_threshold(k, theta);
+        }
+        let (out, k) = jit.run(&input.data)?;
+        let shape = g.infer_shapes()?[g.inputs(g.output_node()?)[0].index()].clone();
+        interp::RunResult {
+            output: Tensor::new(shape, out).context("output size")?,
+            exit_index: k,
+            exit_node: exits.get(k).map(|&e| g.node(e).name.clone()),
+            gates_open: Default::default(),
+            executed: vec![true; g.len()],
+            values: Vec::new(),
+        }
+    } else {
+        interp::run(&g, &weights, &input, &opts)?
+    };
     let (argmax, max) =
         r.output
             .data
