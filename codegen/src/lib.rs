@@ -865,10 +865,7 @@ fn kernel<'ctx>(
             }
             let act_v = c.act.or(fusion.act.get(&id.index()).copied());
             let wg = e.global(&format!("{}.weight", node.name), &weight);
-            let bias = match &bias_v {
-                Some(b) => Some(e.global(&format!("{}.bias", node.name), b)),
-                None => None,
-            };
+            let bias = bias_v.as_ref().map(|b| e.global(&format!("{}.bias", node.name), b));
             let plane = oh * ow;
             // Output-stationary in memory: each output plane starts at its bias, then every
             // (input channel, kernel tap) adds `w · x` over the output positions whose input

@@ -22,6 +22,9 @@ pub struct Options {
     /// Use a random input drawn from N(0, 1)-like uniform noise with this seed instead of a file.
     #[arg(long, value_name = "SEED", conflicts_with = "input")]
     random_input: Option<u64>,
+    /// Write the input used (e.g. the one `--random-input` drew) here (`.npy`).
+    #[arg(long, value_name = "IN.npy")]
+    save_input: Option<PathBuf>,
     /// Seed of the generated weights (the same seed gives the same network everywhere).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -128,7 +131,8 @@ pub fn run(o: Options) -> Result<()> {
             exit_index: k,
             exit_node: exits.get(k).map(|&e| g.node(e).name.clone()),
             gates_open: Default::default(),
-            executed: vec![true; g.len()],
+            // Compiled code does not report which kernels ran.
+            executed: Vec::new(),
             values: Vec::new(),
         }
     } else {
@@ -141,11 +145,14 @@ pub fn run(o: Options) -> Result<()> {
             .copied()
             .enumerate()
             .fold((0, f32::NEG_INFINITY), |a, (i, v)| if v > a.1 { (i, v) } else { a });
+    if let Some(p) = &o.save_input {
+        nasc::io::write_atomic(p, &nasc::io::npy_bytes(&input))?;
+    }
     if let Some(p) = &o.output {
         nasc::io::write_atomic(p, &nasc::io::npy_bytes(&r.output))?;
     }
     let n_exits = exit_names.len();
-    let executed = r.executed.iter().filter(|&&e| e).count();
+    let executed = (!o.jit).then(|| r.executed.iter().filter(|&&e| e).count());
     if o.json {
         let v = json!({
             "model": g.name,
@@ -161,7 +168,10 @@ pub fn run(o: Options) -> Result<()> {
         });
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
     }
-    let mut out = format!("model `{}`: ran {executed} of {} nodes\n", g.name, g.len());
+    let mut out = match executed {
+        Some(n) => format!("model `{}`: ran {n} of {} nodes\n", g.name, g.len()),
+        None => format!("model `{}`: compiled for this machine (JIT), {} nodes\n", g.name, g.len()),
+    };
     out += &match &r.exit_node {
         Some(n) => format!("exit taken: {} (`{n}`) of {n_exits} early exits\n", r.exit_index),
         None => format!("exit taken: {} (final output; {n_exits} early exits did not fire)\n", r.exit_index),
