@@ -1,4 +1,5 @@
-//! File IO for the CLI and library users: `.npy` tensors, graph files and atomic writes.
+//! File IO for the CLI and library users: `.npy` tensors, safetensors weights, graph files and
+//! atomic writes.
 //!
 //! Every reader names the file in its errors; every writer writes a temporary file next to
 //! the destination and renames it into place, so a failed command leaves no half-written
@@ -9,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use nasc_ir::{Graph, Tensor};
+use nasc_ir::{Graph, Tensor, Weights};
 use npyz::WriterBuilder;
 
 /// Reads a `.npy` array of `float32` (or `float64`, converted) in C order.
@@ -100,4 +101,49 @@ pub fn read_model(path: &Path, exits: Option<&Path>) -> Result<(Graph, Option<na
     let name = path.file_stem().map_or_else(|| "model".to_string(), |s| s.to_string_lossy().into_owned());
     let m = crate::onnx::import(&bytes, &name, &sidecar).with_context(|| format!("{}", path.display()))?;
     Ok((m.graph, Some(m.weights)))
+}
+
+/// Encodes weights as safetensors: one `F32` tensor per weight, named `NODE.TENSOR` (node
+/// names may contain dots; tensor names — `weight`, `bias`, `gamma`, `beta`, `mean`, `var` —
+/// do not), in name order so the bytes are deterministic.
+pub fn weights_to_safetensors(w: &Weights) -> Result<Vec<u8>> {
+    let mut bytes: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (node, ts) in &w.tensors {
+        for (name, t) in ts {
+            let data: Vec<u8> = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            bytes.push((format!("{node}.{name}"), t.shape.clone(), data));
+        }
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+        .iter()
+        .map(|(n, s, d)| Ok((n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d)?)))
+        .collect::<std::result::Result<_, safetensors::SafeTensorError>>()
+        .context("encoding safetensors")?;
+    let meta = std::collections::HashMap::from([("format".to_string(), "nasc".to_string())]);
+    safetensors::serialize(views, &Some(meta)).context("encoding safetensors")
+}
+
+/// Reads weights from a safetensors file (`F32` tensors named `NODE.TENSOR`, as
+/// [`weights_to_safetensors`] writes and `safetensors.numpy.save_file` can produce).
+pub fn read_weights(path: &Path) -> Result<Weights> {
+    let bytes = fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: not a safetensors file: {e}", path.display()))?;
+    let mut w = Weights::default();
+    let mut names = st.names();
+    names.sort();
+    for name in names {
+        let t = st.tensor(name).map_err(|e| anyhow::anyhow!("{}: tensor `{name}`: {e}", path.display()))?;
+        if t.dtype() != safetensors::Dtype::F32 {
+            bail!("{}: tensor `{name}` is {:?}; nasc weights are F32", path.display(), t.dtype());
+        }
+        let Some((node, tensor)) = name.rsplit_once('.') else {
+            bail!("{}: tensor `{name}`: expected a name NODE.TENSOR (e.g. `stem.weight`)", path.display());
+        };
+        let data: Vec<f32> = t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let tensor_value = Tensor::new(t.shape().to_vec(), data)
+            .with_context(|| format!("{}: tensor `{name}`: data does not match its shape", path.display()))?;
+        w.tensors.entry(node.to_string()).or_default().insert(tensor.to_string(), tensor_value);
+    }
+    Ok(w)
 }

@@ -1272,6 +1272,39 @@ impl Jit {
     }
 }
 
+/// A GNU `ar` archive of one object member with a symbol index naming `symbols` (what GNU ld
+/// and lld need to pull the member in), with zero timestamps and owners so it is reproducible.
+fn archive(member: &str, obj: &[u8], symbols: &[String]) -> Vec<u8> {
+    fn header(out: &mut Vec<u8>, name: &str, mode: &str, size: usize) {
+        out.extend_from_slice(format!("{name:<16}{:<12}{:<6}{:<6}{mode:<8}{size:<10}`\n", 0, 0, 0).as_bytes());
+    }
+    let mut index = Vec::new();
+    let names: usize = symbols.iter().map(|s| s.len() + 1).sum();
+    let index_size = 4 + 4 * symbols.len() + names;
+    let padded = index_size + index_size % 2;
+    let member_at = 8 + 60 + padded;
+    index.extend_from_slice(&(symbols.len() as u32).to_be_bytes());
+    for _ in symbols {
+        index.extend_from_slice(&(member_at as u32).to_be_bytes());
+    }
+    for s in symbols {
+        index.extend_from_slice(s.as_bytes());
+        index.push(0);
+    }
+    let mut out = b"!<arch>\n".to_vec();
+    header(&mut out, "/", "0", index_size);
+    out.extend_from_slice(&index);
+    if index_size % 2 == 1 {
+        out.push(b'\n');
+    }
+    header(&mut out, &format!("{member}/"), "644", obj.len());
+    out.extend_from_slice(obj);
+    if obj.len() % 2 == 1 {
+        out.push(b'\n');
+    }
+    out
+}
+
 /// What [`emit`] wrote, and how long each phase took.
 #[derive(Clone, Debug)]
 pub struct Emitted {
@@ -1298,6 +1331,8 @@ pub enum Emit {
     LlvmIr,
     /// The C header `NAME.h`.
     Header,
+    /// A static library `libNAME.a` holding the object (GNU ar format with a symbol index).
+    StaticLib,
 }
 
 /// A CPU to compile for: LLVM triple, cpu name and features.
@@ -1368,8 +1403,14 @@ pub fn emit(
             }
             Emit::LlvmIr => ("ll", module.print_to_string().to_bytes().to_vec()),
             Emit::Header => ("h", header(graph, &shapes, name, &plan)?.into_bytes()),
+            Emit::StaticLib => {
+                let obj = tm.write_to_memory_buffer(&module, FileType::Object).map_err(cg)?.as_slice().to_vec();
+                let symbols = [format!("{name}_infer"), format!("{name}_set_threshold")];
+                ("a", archive(&format!("{name}.o"), &obj, &symbols))
+            }
         };
-        let path = dir.join(format!("{name}.{ext}"));
+        let file = if *w == Emit::StaticLib { format!("lib{name}.a") } else { format!("{name}.{ext}") };
+        let path = dir.join(file);
         // Written to a temporary name and renamed: no half-written artifact.
         let tmp = dir.join(format!(".{name}.{ext}.tmp"));
         std::fs::write(&tmp, bytes).map_err(|e| CodegenError(format!("{}: {e}", tmp.display())))?;

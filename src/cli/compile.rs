@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use nasc::codegen::{emit, Emit, Machine, Opt};
-use nasc::ir::Weights;
 
-use super::model::ModelArgs;
+use super::model::{ModelArgs, WeightArgs};
 
 /// Options of `nasc compile`.
 #[derive(Args, Debug)]
@@ -17,16 +16,14 @@ pub struct Options {
     /// Target: a CPU target (built-in or .toml); for an NPU target, its host CPU.
     #[arg(long, short)]
     target: String,
-    /// What to write: any of obj, asm, llvm-ir, header (comma-separated).
+    /// What to write: any of obj, asm, llvm-ir, header, staticlib (comma-separated).
     #[arg(long, default_value = "obj,header", value_delimiter = ',')]
     emit: Vec<String>,
     /// C name of the network (`NAME_infer`, `NAME.h`).
     #[arg(long, default_value = "model")]
     name: String,
-    /// Seed of the generated weights (the same seed `nasc run --seed` uses); ignored for ONNX
-    /// models, which carry their weights.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    weights: WeightArgs,
     /// Optimisation: 1 (quick) or 3.
     #[arg(long, default_value_t = 3)]
     opt: u8,
@@ -37,10 +34,7 @@ pub struct Options {
 
 pub fn run(o: Options) -> Result<()> {
     let (g, w) = o.model.load_concrete_with_weights()?;
-    let weights = match w {
-        Some(w) => w,
-        None => Weights::random(&g, o.seed)?,
-    };
+    let weights = o.weights.resolve(&g, w)?;
     let mut target = nasc::targets::lookup(&o.target)?;
     if let Some(n) = target.npu() {
         target = nasc::targets::lookup(&n.host)?;
@@ -55,7 +49,8 @@ pub fn run(o: Options) -> Result<()> {
             "asm" => Ok(Emit::Assembly),
             "llvm-ir" => Ok(Emit::LlvmIr),
             "header" => Ok(Emit::Header),
-            other => bail!("--emit {other}: expected obj, asm, llvm-ir or header"),
+            "staticlib" => Ok(Emit::StaticLib),
+            other => bail!("--emit {other}: expected obj, asm, llvm-ir, header or staticlib"),
         })
         .collect::<Result<_>>()?;
     let opt = match o.opt {

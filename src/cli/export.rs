@@ -1,26 +1,26 @@
-//! `nasc export`: a concrete subnet with its weights as ONNX (plus a sidecar of its exits).
+//! `nasc export`: a concrete subnet with its weights as ONNX (plus a sidecar of its exits), or
+//! its weights alone as safetensors.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use nasc::ir::Weights;
 
-use super::model::ModelArgs;
+use super::model::{ModelArgs, WeightArgs};
 
 /// Options of `nasc export`.
 #[derive(Args, Debug)]
 pub struct Options {
     #[command(flatten)]
     model: ModelArgs,
-    /// Output format (only `onnx`).
+    /// Output format: `onnx` (graph and weights) or `safetensors` (the weights alone, for
+    /// `--weights` of run/compile).
     #[arg(long, default_value = "onnx")]
     format: String,
-    /// Seed of the generated weights (the same seed `nasc run --seed` uses).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// The ONNX file to write.
-    #[arg(short, long, value_name = "OUT.onnx")]
+    #[command(flatten)]
+    weights: WeightArgs,
+    /// The file to write.
+    #[arg(short, long, value_name = "OUT")]
     output: PathBuf,
     /// Where to write the exits sidecar (default: OUT.exits.json, written only when the model
     /// has exits).
@@ -29,14 +29,17 @@ pub struct Options {
 }
 
 pub fn run(o: Options) -> Result<()> {
-    if o.format != "onnx" {
-        bail!("--format {}: only onnx is supported", o.format);
+    if o.format != "onnx" && o.format != "safetensors" {
+        bail!("--format {}: expected onnx or safetensors", o.format);
     }
     let (g, w) = o.model.load_concrete_with_weights()?;
-    let weights = match w {
-        Some(w) => w,
-        None => Weights::random(&g, o.seed)?,
-    };
+    let weights = o.weights.resolve(&g, w)?;
+    if o.format == "safetensors" {
+        let bytes = nasc::io::weights_to_safetensors(&weights)?;
+        nasc::io::write_atomic(&o.output, &bytes)?;
+        let n: usize = weights.tensors.values().map(|t| t.len()).sum();
+        return super::emit(&format!("wrote {} ({} bytes, {n} tensors)\n", o.output.display(), bytes.len()));
+    }
     let (bytes, sidecar) = nasc::onnx::export(&g, &weights)?;
     nasc::io::write_atomic(&o.output, &bytes)?;
     let mut msg = format!("wrote {} ({} bytes, {} nodes)\n", o.output.display(), bytes.len(), g.len());

@@ -69,3 +69,33 @@ pub fn target_model(target: &str, profile: Option<&std::path::Path>) -> Result<n
     }
     Ok(m)
 }
+
+/// Where a concrete model's weights come from: a safetensors file, the model file itself
+/// (ONNX carries its weights), or generated from a seed.
+#[derive(Args, Debug, Clone)]
+pub struct WeightArgs {
+    /// Weights from a safetensors file (F32 tensors named `NODE.TENSOR`, as `nasc export
+    /// --format safetensors` writes); overrides an ONNX model's own.
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub weights: Option<std::path::PathBuf>,
+    /// Seed of the generated weights when neither `--weights` nor the model gives them (the
+    /// same seed gives the same network in every command).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl WeightArgs {
+    /// The weights for `g`, checked against its shapes.
+    pub fn resolve(&self, g: &nasc::ir::Graph, from_model: Option<nasc::ir::Weights>) -> Result<nasc::ir::Weights> {
+        let w = match (&self.weights, from_model) {
+            (Some(p), _) => {
+                let w = nasc::io::read_weights(p)?;
+                w.check(g).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+                w
+            }
+            (None, Some(w)) => w,
+            (None, None) => nasc::ir::Weights::random(g, self.seed)?,
+        };
+        Ok(w)
+    }
+}

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use nasc::ir::{interp, Tensor, Weights};
+use nasc::ir::{interp, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use super::model::ModelArgs;
+use super::model::{ModelArgs, WeightArgs};
 
 /// Options of `nasc run`.
 #[derive(Args, Debug)]
@@ -25,9 +25,8 @@ pub struct Options {
     /// Write the input used (e.g. the one `--random-input` drew) here (`.npy`).
     #[arg(long, value_name = "IN.npy")]
     save_input: Option<PathBuf>,
-    /// Seed of the generated weights (the same seed gives the same network everywhere).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    weights: WeightArgs,
     /// Write the output scores here (`.npy`).
     #[arg(short, long, value_name = "OUT.npy")]
     output: Option<PathBuf>,
@@ -62,10 +61,7 @@ pub fn run(o: Options) -> Result<()> {
     if input.shape != in_shape {
         bail!("input has shape {:?} but model `{}` takes {:?}", input.shape, g.name, in_shape);
     }
-    let weights = match file_weights {
-        Some(w) => w,
-        None => Weights::random(&g, o.seed)?,
-    };
+    let weights = o.weights.resolve(&g, file_weights)?;
     let mut opts = interp::RunOptions { disable_exits: o.no_exits, ..Default::default() };
     let exit_names: Vec<String> = g.exits().iter().map(|&e| g.node(e).name.clone()).collect();
     for t in &o.thresholds {
