@@ -34,7 +34,7 @@ use inkwell::module::{Linkage, Module};
 use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple};
 use inkwell::types::FloatType;
-use inkwell::values::{FloatValue, FunctionValue, IntValue, PointerValue};
+use inkwell::values::{BasicValue, FloatValue, FunctionValue, IntValue, PointerValue};
 use inkwell::{FloatPredicate, IntPredicate, OptimizationLevel};
 use nasc_ir::op::{Activation, ExitRule, GateDecision, Op};
 use nasc_ir::shape::numel;
@@ -386,46 +386,6 @@ impl<'ctx> Emitter<'_, 'ctx> {
         v
     }
 
-    fn sub(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> Result<IntValue<'ctx>> {
-        self.b.build_int_sub(a, b, "s").map_err(cg)
-    }
-
-    fn smax(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> Result<IntValue<'ctx>> {
-        let c = self.b.build_int_compare(IntPredicate::SGT, a, b, "c").map_err(cg)?;
-        Ok(self.b.build_select(c, a, b, "max").map_err(cg)?.into_int_value())
-    }
-
-    fn smin(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> Result<IntValue<'ctx>> {
-        let c = self.b.build_int_compare(IntPredicate::SLT, a, b, "c").map_err(cg)?;
-        Ok(self.b.build_select(c, a, b, "min").map_err(cg)?.into_int_value())
-    }
-
-    /// The outputs `o` in `0..n` whose input `o·stride + shift` lies in `0..len`, as a
-    /// half-open range (possibly empty, `lo ≥ hi`); `shift` is signed.
-    fn valid_range(
-        &self,
-        shift: IntValue<'ctx>,
-        stride: usize,
-        len: usize,
-        n: usize,
-    ) -> Result<(IntValue<'ctx>, IntValue<'ctx>)> {
-        // lo = ceil(−shift / stride) clamped at 0; hi = floor((len − 1 − shift) / stride) + 1
-        // clamped at n (and at lo when the numerator is negative).
-        let zero = self.i64(0);
-        let neg = self.sub(zero, shift)?;
-        let num = self.add(neg, self.i64(stride - 1))?;
-        let lo = self.b.build_int_signed_div(self.smax(num, zero)?, self.i64(stride), "lo").map_err(cg)?;
-        let top = self.sub(self.i64(len - 1), shift)?;
-        let hi = self.add(
-            self.b.build_int_signed_div(self.smax(top, zero)?, self.i64(stride), "hi").map_err(cg)?,
-            self.i64(1),
-        )?;
-        let hi = self.smin(hi, self.i64(n))?;
-        let neg_top = self.b.build_int_compare(IntPredicate::SLT, top, zero, "none").map_err(cg)?;
-        let hi = self.b.build_select(neg_top, zero, hi, "hi").map_err(cg)?.into_int_value();
-        Ok((lo, hi))
-    }
-
     /// `for i in lo..hi { body(i) }` with run-time bounds (no iteration when `lo ≥ hi`).
     fn range(
         &self,
@@ -729,6 +689,240 @@ fn exit_statistic<'ctx>(e: &Emitter<'_, 'ctx>, rule: ExitRule, off: usize, class
     }
 }
 
+/// Output channels per register tile of the 1×1 kernel.
+const TILE_OC: usize = 4;
+/// f32 lanes per vector of the 1×1 kernel (one AVX2 register, two NEON registers, LMUL 1 at
+/// VLEN 256); LLVM legalises the fixed-width vector for each target.
+const LANES: u32 = 8;
+/// Output positions per register tile: two vectors.
+const TILE_P: usize = 2 * LANES as usize;
+
+/// Shapes of a 1×1, stride-1, unpadded convolution.
+#[derive(Clone, Copy, Debug)]
+struct Pointwise {
+    n: usize,
+    cin: usize,
+    cout: usize,
+    cin_g: usize,
+    cout_g: usize,
+    plane: usize,
+}
+
+/// A 1×1 convolution as a register-tiled matrix product: for each block of [`TILE_OC`] output
+/// channels and [`TILE_P`] positions, `TILE_OC × 2` vector accumulators stay in registers over
+/// the whole input-channel loop, so each step is two vector loads of the input, four weight
+/// broadcasts and eight fused multiply-adds (the loads no longer bound the FMA units, as in an
+/// axpy formulation where every multiply-add also loads and stores the output). Positions
+/// past the last full tile take a scalar loop.
+fn pointwise_tiled<'ctx>(
+    e: &Emitter<'_, 'ctx>,
+    s: Pointwise,
+    [op, xp, wg, bg]: [PointerValue<'ctx>; 4],
+    has_bias: bool,
+    act: Option<Activation>,
+) -> Result<()> {
+    let vt = e.f32t.vec_type(LANES);
+    let i32t = e.ctx.i32_type();
+    let splat = |v: FloatValue<'ctx>| -> Result<inkwell::values::VectorValue<'ctx>> {
+        let one = e.b.build_insert_element(vt.get_poison(), v, i32t.const_zero(), "s").map_err(cg)?;
+        e.b.build_shuffle_vector(one, vt.get_poison(), i32t.vec_type(LANES).const_zero(), "splat").map_err(cg)
+    };
+    let vfma = |a, b, c| -> Result<inkwell::values::VectorValue<'ctx>> {
+        let f = e.module.get_function("llvm.fmuladd.v8f32").unwrap_or_else(|| {
+            e.module.add_function("llvm.fmuladd.v8f32", vt.fn_type(&[vt.into(), vt.into(), vt.into()], false), None)
+        });
+        let r = e.b.build_call(f, &[a, b, c], "fma").map_err(cg)?;
+        match r.try_as_basic_value() {
+            inkwell::values::ValueKind::Basic(v) => Ok(v.into_vector_value()),
+            _ => Err(CodegenError("llvm.fmuladd.v8f32 returned no value".into())),
+        }
+    };
+    let vload = |p: PointerValue<'ctx>, idx: IntValue<'ctx>| -> Result<inkwell::values::VectorValue<'ctx>> {
+        let ptr = e.ptr_at(p, idx)?;
+        let v = e.b.build_load(vt, ptr, "vx").map_err(cg)?;
+        v.as_instruction_value().expect("a load").set_alignment(4).map_err(cg)?;
+        Ok(v.into_vector_value())
+    };
+    let vstore = |p: PointerValue<'ctx>, idx: IntValue<'ctx>, v: inkwell::values::VectorValue<'ctx>| -> Result<()> {
+        let ptr = e.ptr_at(p, idx)?;
+        e.b.build_store(ptr, v).map_err(cg)?.set_alignment(4).map_err(cg)?;
+        Ok(())
+    };
+    // Accumulator slots in the entry block (promoted to registers by SROA).
+    let entry = e.func.get_first_basic_block().ok_or_else(|| CodegenError("no entry block".into()))?;
+    let tb = e.ctx.create_builder();
+    match entry.get_first_instruction() {
+        Some(i) => tb.position_before(&i),
+        None => tb.position_at_end(entry),
+    }
+    let mut acc = Vec::new();
+    for _ in 0..TILE_OC * 2 {
+        acc.push(tb.build_alloca(vt, "acc").map_err(cg)?);
+    }
+    let full = s.plane / TILE_P * TILE_P;
+    e.lp(s.n * s.cout / TILE_OC, &mut |blk| {
+        let noc0 = e.mul(blk, TILE_OC)?;
+        let oc0 = e.b.build_int_unsigned_rem(noc0, e.i64(s.cout), "oc").map_err(cg)?;
+        let b = e.b.build_int_unsigned_div(noc0, e.i64(s.cout), "b").map_err(cg)?;
+        let grp = e.b.build_int_unsigned_div(oc0, e.i64(s.cout_g), "g").map_err(cg)?;
+        let xbase = e.mul(e.add(e.mul(b, s.cin)?, e.mul(grp, s.cin_g)?)?, s.plane)?;
+        let mut obase = Vec::new();
+        let mut wrow = Vec::new();
+        let mut bias = Vec::new();
+        for k in 0..TILE_OC {
+            let oc = e.add(oc0, e.i64(k))?;
+            obase.push(e.mul(e.add(noc0, e.i64(k))?, s.plane)?);
+            wrow.push(e.mul(oc, s.cin_g)?);
+            bias.push(if has_bias { e.load(bg, oc)? } else { e.f(0.0) });
+        }
+        let bias_v: Vec<_> = bias.iter().map(|&v| splat(v)).collect::<Result<_>>()?;
+        e.lp(full / TILE_P, &mut |pb| {
+            let p0 = e.mul(pb, TILE_P)?;
+            for k in 0..TILE_OC {
+                for j in 0..2 {
+                    e.b.build_store(acc[k * 2 + j], bias_v[k]).map_err(cg)?;
+                }
+            }
+            e.lp(s.cin_g, &mut |icg| {
+                let xrow = e.add(e.add(xbase, e.mul(icg, s.plane)?)?, p0)?;
+                let x0 = vload(xp, xrow)?;
+                let x1 = vload(xp, e.add(xrow, e.i64(LANES as usize))?)?;
+                for k in 0..TILE_OC {
+                    let w = splat(e.load(wg, e.add(wrow[k], icg)?)?)?;
+                    for (j, x) in [x0, x1].into_iter().enumerate() {
+                        let a = e.b.build_load(vt, acc[k * 2 + j], "a").map_err(cg)?.into_vector_value();
+                        let r = vfma(w.into(), x.into(), a.into())?;
+                        e.b.build_store(acc[k * 2 + j], r).map_err(cg)?;
+                    }
+                }
+                Ok(())
+            })?;
+            for k in 0..TILE_OC {
+                for j in 0..2 {
+                    let a = e.b.build_load(vt, acc[k * 2 + j], "a").map_err(cg)?.into_vector_value();
+                    vstore(op, e.add(e.add(obase[k], p0)?, e.i64(j * LANES as usize))?, a)?;
+                }
+            }
+            Ok(())
+        })?;
+        // The positions after the last full tile.
+        for k in 0..TILE_OC {
+            e.range(e.i64(full), e.i64(s.plane), &mut |p| {
+                let sum = e.slot()?;
+                e.b.build_store(sum, bias[k]).map_err(cg)?;
+                e.lp(s.cin_g, &mut |icg| {
+                    let x = e.load(xp, e.add(e.add(xbase, e.mul(icg, s.plane)?)?, p)?)?;
+                    let w = e.load(wg, e.add(wrow[k], icg)?)?;
+                    let a = e.b.build_load(e.f32t, sum, "a").map_err(cg)?.into_float_value();
+                    e.b.build_store(sum, e.fmuladd(w, x, a)?).map_err(cg)?;
+                    Ok(())
+                })?;
+                let v = e.b.build_load(e.f32t, sum, "a").map_err(cg)?.into_float_value();
+                e.store(op, e.add(obase[k], p)?, v)
+            })?;
+        }
+        if let Some(act) = act {
+            e.lp(TILE_OC * s.plane, &mut |i| {
+                let o = e.add(obase[0], i)?;
+                let v = e.act(act, e.load(op, o)?)?;
+                e.store(op, o, v)
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Any convolution other than the tiled 1×1: each input channel is copied once into a
+/// zero-bordered scratch plane on the stack, then every output channel of its group adds its
+/// `kh × kw` taps (weights held in registers, the tap loop unrolled) over every output
+/// position — no bounds tests, one load and store of each output per input channel, and an
+/// inner loop over output columns the vectoriser handles (strided for stride 2).
+#[allow(clippy::too_many_arguments)]
+fn conv_windowed<'ctx>(
+    e: &Emitter<'_, 'ctx>,
+    c: &nasc_ir::op::Conv2d,
+    in_shape: &[usize],
+    out_shape: &[usize],
+    [op, xp, wg, bg]: [PointerValue<'ctx>; 4],
+    has_bias: bool,
+    act: Option<Activation>,
+) -> Result<()> {
+    let (n, cin, h, wd) = (in_shape[0], in_shape[1], in_shape[2], in_shape[3]);
+    let (cout, oh, ow) = (out_shape[1], out_shape[2], out_shape[3]);
+    let groups = c.groups.resolve(cin);
+    let (cin_g, cout_g) = (cin / groups, cout / groups);
+    let [kh, kw] = c.kernel;
+    let [pad_h, pad_w] = c.padding;
+    let (sh, sw) = (h + 2 * pad_h, wd + 2 * pad_w);
+    let plane = oh * ow;
+    // The scratch plane, in the entry block.
+    let entry = e.func.get_first_basic_block().ok_or_else(|| CodegenError("no entry block".into()))?;
+    let tb = e.ctx.create_builder();
+    match entry.get_first_instruction() {
+        Some(i) => tb.position_before(&i),
+        None => tb.position_at_end(entry),
+    }
+    let scratch = tb.build_alloca(e.f32t.array_type((sh * sw) as u32), "pad").map_err(cg)?;
+    // Borders stay zero: only the interior is written below.
+    e.lp(sh * sw, &mut |i| e.store(scratch, i, e.f(0.0)))?;
+    e.lp(n * cout, &mut |noc| {
+        let init = if has_bias {
+            e.load(bg, e.b.build_int_unsigned_rem(noc, e.i64(cout), "oc").map_err(cg)?)?
+        } else {
+            e.f(0.0)
+        };
+        let base = e.mul(noc, plane)?;
+        e.lp(plane, &mut |p| e.store(op, e.add(base, p)?, init))
+    })?;
+    e.lp(n * groups, &mut |bg_| {
+        let b = e.b.build_int_unsigned_div(bg_, e.i64(groups), "b").map_err(cg)?;
+        let g = e.b.build_int_unsigned_rem(bg_, e.i64(groups), "g").map_err(cg)?;
+        e.lp(cin_g, &mut |icg| {
+            let ic = e.add(e.mul(g, cin_g)?, icg)?;
+            let xbase = e.mul(e.add(e.mul(b, cin)?, ic)?, h * wd)?;
+            e.lp(h, &mut |y| {
+                let src = e.add(xbase, e.mul(y, wd)?)?;
+                let dst = e.add(e.mul(y, sw)?, e.i64(pad_h * sw + pad_w))?;
+                e.lp(wd, &mut |x| {
+                    let v = e.load(xp, e.add(src, x)?)?;
+                    e.store(scratch, e.add(dst, x)?, v)
+                })
+            })?;
+            e.lp(cout_g, &mut |ocg| {
+                let oc = e.add(e.mul(g, cout_g)?, ocg)?;
+                let wbase = e.mul(e.add(e.mul(oc, cin_g)?, icg)?, kh * kw)?;
+                let ws: Vec<FloatValue<'ctx>> =
+                    (0..kh * kw).map(|t| e.load(wg, e.add(wbase, e.i64(t))?)).collect::<Result<_>>()?;
+                let obase = e.mul(e.add(e.mul(b, cout)?, oc)?, plane)?;
+                e.lp(oh, &mut |oy| {
+                    let row = e.mul(oy, c.stride[0] * sw)?;
+                    let orow = e.add(obase, e.mul(oy, ow)?)?;
+                    e.lp(ow, &mut |ox| {
+                        let o = e.add(orow, ox)?;
+                        let at = e.add(row, e.mul(ox, c.stride[1])?)?;
+                        let mut acc = e.load(op, o)?;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let x =
+                                    e.load(scratch, e.add(at, e.i64(ky * c.dilation[0] * sw + kx * c.dilation[1]))?)?;
+                                acc = e.fmuladd(ws[ky * kw + kx], x, acc)?;
+                            }
+                        }
+                        e.store(op, o, acc)
+                    })
+                })
+            })
+        })
+    })?;
+    if let Some(act) = act {
+        e.lp(n * cout * plane, &mut |i| {
+            let v = e.act(act, e.load(op, i)?)?;
+            e.store(op, i, v)
+        })?;
+    }
+    Ok(())
+}
+
 /// A batch norm as a per-channel affine map `y = x·scale + shift`.
 fn bn_scale_shift(w: &Weights, node: &nasc_ir::Node) -> Result<(Vec<f32>, Vec<f32>)> {
     let Op::BatchNorm(bn) = &node.op else { return Err(CodegenError(format!("`{}` is not a batch norm", node.name))) };
@@ -876,6 +1070,15 @@ fn kernel<'ctx>(
             let has_bias = bias.is_some();
             let key = format!("conv {c:?} {s:?} {out_shape:?} {act_v:?} {has_bias}");
             let imp = e.shared_kernel(key, &|e, [op, xp, wg, bg]| {
+                if pointwise && cout_g % TILE_OC == 0 && plane >= TILE_P {
+                    let shape = Pointwise { n, cin, cout, cin_g, cout_g, plane };
+                    return pointwise_tiled(e, shape, [op, xp, wg, bg], has_bias, act_v);
+                }
+                if !pointwise {
+                    return conv_windowed(e, &c, s, out_shape, [op, xp, wg, bg], has_bias, act_v);
+                }
+                // 1×1 with output channels per group not a multiple of the tile, or a plane
+                // smaller than one tile: one flat loop over the plane per output channel.
                 e.lp(n * cout, &mut |noc| {
                     let oc = e.b.build_int_unsigned_rem(noc, e.i64(cout), "oc").map_err(cg)?;
                     let b = e.b.build_int_unsigned_div(noc, e.i64(cout), "b").map_err(cg)?;
@@ -888,64 +1091,36 @@ fn kernel<'ctx>(
                         e.add(e.mul(e.add(e.mul(b, cin)?, ic)?, h * wd)?, e.i64(0))
                     };
                     let wrow = e.mul(oc, cin_g * kh * kw)?;
-                    if pointwise {
-                        // 1×1: one flat loop over the plane, four input channels per pass so each
-                        // output value is loaded and stored once per four multiply-adds.
-                        let quads = cin_g / 4;
-                        if quads > 0 {
-                            e.lp(quads, &mut |q| {
-                                let icg = e.mul(q, 4)?;
-                                let mut xs = Vec::with_capacity(4);
-                                let mut ws = Vec::with_capacity(4);
-                                for j in 0..4 {
-                                    let ij = e.add(icg, e.i64(j))?;
-                                    xs.push(xchan(ij)?);
-                                    ws.push(e.load(wg, e.add(wrow, ij)?)?);
-                                }
-                                e.lp(plane, &mut |p| {
-                                    let o = e.add(obase, p)?;
-                                    let mut acc = e.load(op, o)?;
-                                    for j in 0..4 {
-                                        acc = e.fmuladd(ws[j], e.load(xp, e.add(xs[j], p)?)?, acc)?;
-                                    }
-                                    e.store(op, o, acc)
-                                })
-                            })?;
-                        }
-                        for j in quads * 4..cin_g {
-                            let x0 = xchan(e.i64(j))?;
-                            let w0 = e.load(wg, e.add(wrow, e.i64(j))?)?;
+                    // 1×1: one flat loop over the plane, four input channels per pass so each
+                    // output value is loaded and stored once per four multiply-adds.
+                    let quads = cin_g / 4;
+                    if quads > 0 {
+                        e.lp(quads, &mut |q| {
+                            let icg = e.mul(q, 4)?;
+                            let mut xs = Vec::with_capacity(4);
+                            let mut ws = Vec::with_capacity(4);
+                            for j in 0..4 {
+                                let ij = e.add(icg, e.i64(j))?;
+                                xs.push(xchan(ij)?);
+                                ws.push(e.load(wg, e.add(wrow, ij)?)?);
+                            }
                             e.lp(plane, &mut |p| {
                                 let o = e.add(obase, p)?;
-                                let v = e.fmuladd(w0, e.load(xp, e.add(x0, p)?)?, e.load(op, o)?)?;
-                                e.store(op, o, v)
-                            })?;
-                        }
-                    } else {
-                        e.lp(cin_g, &mut |icg| {
-                            let xbase = xchan(icg)?;
-                            let wbase = e.add(wrow, e.mul(icg, kh * kw)?)?;
-                            e.lp(kh, &mut |ky| {
-                                // iy = oy·s − p + ky·d
-                                let dy = e.sub(e.mul(ky, c.dilation[0])?, e.i64(c.padding[0]))?;
-                                let (oy0, oy1) = e.valid_range(dy, c.stride[0], h, oh)?;
-                                e.lp(kw, &mut |kx| {
-                                    let dx = e.sub(e.mul(kx, c.dilation[1])?, e.i64(c.padding[1]))?;
-                                    let (ox0, ox1) = e.valid_range(dx, c.stride[1], wd, ow)?;
-                                    let wv = e.load(wg, e.add(wbase, e.add(e.mul(ky, kw)?, kx)?)?)?;
-                                    e.range(oy0, oy1, &mut |oy| {
-                                        let iy = e.add(e.mul(oy, c.stride[0])?, dy)?;
-                                        let xrow = e.add(e.add(xbase, e.mul(iy, wd)?)?, dx)?;
-                                        let orow = e.add(obase, e.mul(oy, ow)?)?;
-                                        e.range(ox0, ox1, &mut |ox| {
-                                            let xv = e.load(xp, e.add(xrow, e.mul(ox, c.stride[1])?)?)?;
-                                            let o = e.add(orow, ox)?;
-                                            let v = e.fmuladd(wv, xv, e.load(op, o)?)?;
-                                            e.store(op, o, v)
-                                        })
-                                    })
-                                })
+                                let mut acc = e.load(op, o)?;
+                                for j in 0..4 {
+                                    acc = e.fmuladd(ws[j], e.load(xp, e.add(xs[j], p)?)?, acc)?;
+                                }
+                                e.store(op, o, acc)
                             })
+                        })?;
+                    }
+                    for j in quads * 4..cin_g {
+                        let x0 = xchan(e.i64(j))?;
+                        let w0 = e.load(wg, e.add(wrow, e.i64(j))?)?;
+                        e.lp(plane, &mut |p| {
+                            let o = e.add(obase, p)?;
+                            let v = e.fmuladd(w0, e.load(xp, e.add(x0, p)?)?, e.load(op, o)?)?;
+                            e.store(op, o, v)
                         })?;
                     }
                     if let Some(act) = act_v {
@@ -1254,6 +1429,34 @@ impl Jit {
         if k < self.exits {
             unsafe { self.set.call(k as i32, theta) }
         }
+    }
+
+    /// Input size in f32 values.
+    pub fn input_len(&self) -> usize {
+        self.input_len
+    }
+
+    /// Output size in f32 values.
+    pub fn output_len(&self) -> usize {
+        self.output_len
+    }
+
+    /// Runs into caller-owned buffers (no allocation: what a measurement loop calls); returns
+    /// the exit taken.
+    pub fn run_into(&self, input: &[f32], output: &mut [f32], arena: &mut [f32]) -> Result<usize> {
+        if input.len() != self.input_len || output.len() != self.output_len || arena.len() < self.plan.elements {
+            return Err(CodegenError(format!(
+                "buffers of {}/{}/{} values; the network takes {} in, {} out, an arena of {}",
+                input.len(),
+                output.len(),
+                arena.len(),
+                self.input_len,
+                self.output_len,
+                self.plan.elements
+            )));
+        }
+        let k = unsafe { self.infer.call(input.as_ptr(), output.as_mut_ptr(), arena.as_mut_ptr()) };
+        Ok(k as usize)
     }
 
     /// Runs on an input of the graph's input size; returns the output and the exit taken.

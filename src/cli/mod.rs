@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod calibrate;
 mod compile;
 mod cost;
@@ -59,6 +60,9 @@ enum Command {
     Study(StudyCommand),
     /// Score a target's predictions against the public measurements in `data/`.
     Validate(validate::Options),
+    /// Measure generated code on this machine: a network, its early exits, 1×1 convolutions.
+    #[command(subcommand)]
+    Bench(bench::Command),
 }
 
 /// `nasc study …`
@@ -85,6 +89,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Calibrate(o) => calibrate::run(o),
         Command::Compile(o) => compile::run(o),
         Command::Study(StudyCommand::Fewshot(o)) => study::run(o),
+        Command::Bench(c) => bench::run(c),
     }
 }
 

@@ -1,0 +1,297 @@
+//! `nasc bench`: measurements of the generated code on this machine (single thread, batch 1).
+//!
+//! - `run`: one network, JIT-compiled at -O3: median latency and GFLOP/s.
+//! - `exits`: an early-exit network timed with each exit forced to fire and with none, against
+//!   the cost model's predicted ratios.
+//! - `pointwise`: 1×1 convolutions of MobileNet shapes, GFLOP/s against the core's FMA peak.
+//!
+//! Every timing: warm-up runs, then `--repeats` timed runs into preallocated buffers; the
+//! median is reported with the 10th and 90th percentiles.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use nasc::codegen::{Jit, Opt};
+use nasc::ir::op::{Conv2d, ExitRule};
+use nasc::ir::{Graph, Op, Weights};
+use serde_json::json;
+
+use super::model::{ModelArgs, WeightArgs};
+
+/// `nasc bench` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Time one network compiled for this machine.
+    Run(RunOptions),
+    /// Time an early-exit network with each exit firing, against the predicted ratios.
+    Exits(ExitOptions),
+    /// GFLOP/s of generated 1×1 convolutions against this core's FMA peak.
+    Pointwise(PointwiseOptions),
+}
+
+/// Repeats and output shared by the benchmarks.
+#[derive(Args, Debug, Clone)]
+pub struct Timing {
+    /// Untimed runs first.
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Timed runs.
+    #[arg(long, default_value_t = 30)]
+    repeats: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `nasc bench run`.
+#[derive(Args, Debug)]
+pub struct RunOptions {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    weights: WeightArgs,
+    /// Run to the final output (no exit fires).
+    #[arg(long)]
+    no_exits: bool,
+    #[command(flatten)]
+    timing: Timing,
+}
+
+/// Options of `nasc bench exits`.
+#[derive(Args, Debug)]
+pub struct ExitOptions {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    weights: WeightArgs,
+    /// Target whose cost model predicts the ratios (default: this machine's `host`).
+    #[arg(long, default_value = "host")]
+    target: String,
+    /// A calibrated profile for the target.
+    #[arg(long)]
+    profile: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    timing: Timing,
+}
+
+/// Options of `nasc bench pointwise`.
+#[derive(Args, Debug)]
+pub struct PointwiseOptions {
+    /// The core's clock in GHz for the peak (default: the `host` target's clock).
+    #[arg(long)]
+    clock_ghz: Option<f64>,
+    #[command(flatten)]
+    timing: Timing,
+}
+
+/// Median, 10th and 90th percentile, in milliseconds.
+#[derive(Clone, Copy, Debug)]
+struct Stats {
+    median: f64,
+    p10: f64,
+    p90: f64,
+}
+
+fn time(t: &Timing, mut f: impl FnMut() -> Result<()>) -> Result<Stats> {
+    if t.repeats == 0 {
+        bail!("--repeats must be at least 1");
+    }
+    for _ in 0..t.warmup {
+        f()?;
+    }
+    let mut v = Vec::with_capacity(t.repeats);
+    for _ in 0..t.repeats {
+        let t0 = Instant::now();
+        f()?;
+        v.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    Ok(Stats { median: q(0.5), p10: q(0.1), p90: q(0.9) })
+}
+
+/// A JIT-compiled network with its buffers and a deterministic input.
+struct Bench {
+    jit: Jit,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    arena: Vec<f32>,
+}
+
+impl Bench {
+    fn new(g: &Graph, w: &Weights) -> Result<Bench> {
+        eprintln!("bench: compiling `{}` ({} nodes) at -O3 …", g.name, g.len());
+        let jit = Jit::new(g, w, Opt::O3)?;
+        let input: Vec<f32> = (0..jit.input_len()).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+        let output = vec![0.0; jit.output_len()];
+        let arena = vec![0.0; jit.arena().elements];
+        Ok(Bench { jit, input, output, arena })
+    }
+
+    fn time(&mut self, t: &Timing) -> Result<(Stats, usize)> {
+        let mut exit = 0;
+        let s = time(t, || {
+            exit = self.jit.run_into(&self.input, &mut self.output, &mut self.arena)?;
+            Ok(())
+        })?;
+        Ok((s, exit))
+    }
+
+    /// Thresholds so that exit `fire` fires and none before it does (`None`: none fires).
+    fn force(&self, g: &Graph, fire: Option<usize>) {
+        for (k, &e) in g.exits().iter().enumerate() {
+            let rule = match &g.node(e).op {
+                Op::Exit(x) => x.rule,
+                _ => continue,
+            };
+            let fires = Some(k) == fire;
+            // Max-softmax fires when ≥ θ (always at θ = 0, never at +∞); entropy when ≤ θ.
+            let theta = match (rule, fires) {
+                (ExitRule::MaxSoftmax, true) => 0.0,
+                (ExitRule::MaxSoftmax, false) => f32::INFINITY,
+                (ExitRule::Entropy, true) => f32::INFINITY,
+                (ExitRule::Entropy, false) => f32::NEG_INFINITY,
+            };
+            self.jit.set_threshold(k, theta);
+        }
+    }
+}
+
+pub fn run(c: Command) -> Result<()> {
+    match c {
+        Command::Run(o) => bench_run(o),
+        Command::Exits(o) => bench_exits(o),
+        Command::Pointwise(o) => bench_pointwise(o),
+    }
+}
+
+fn bench_run(o: RunOptions) -> Result<()> {
+    let (g, w) = o.model.load_concrete_with_weights()?;
+    let w = o.weights.resolve(&g, w)?;
+    let macs = nasc::ir::stats::totals(&g)?.0;
+    let mut b = Bench::new(&g, &w)?;
+    if o.no_exits {
+        b.force(&g, None);
+    }
+    let (s, exit) = b.time(&o.timing)?;
+    let gflops = 2.0 * macs as f64 / (s.median * 1e-3) / 1e9;
+    if o.timing.json {
+        let v = json!({
+            "model": g.name, "median_ms": s.median, "p10_ms": s.p10, "p90_ms": s.p90,
+            "macs": macs, "gflops": gflops, "exit": exit, "arena_bytes": b.jit.arena().bytes(),
+            "repeats": o.timing.repeats,
+        });
+        return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+    }
+    super::emit(&format!(
+        "`{}`: median {:.3} ms (p10 {:.3}, p90 {:.3}) over {} runs; {:.1} MMACs, {:.2} GFLOP/s; exit {exit}; arena {} bytes\n",
+        g.name,
+        s.median,
+        s.p10,
+        s.p90,
+        o.timing.repeats,
+        macs as f64 / 1e6,
+        gflops,
+        b.jit.arena().bytes()
+    ))
+}
+
+fn bench_exits(o: ExitOptions) -> Result<()> {
+    let (g, w) = o.model.load_concrete_with_weights()?;
+    if g.exits().is_empty() {
+        bail!("model `{}` has no early exits", g.name);
+    }
+    let w = o.weights.resolve(&g, w)?;
+    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
+    let report = nasc::costmodel::report::cost(&g, &model)?;
+    let full_pred = nasc::costmodel::report::run_cost(&g, &model, None, None)?.0;
+    let mut b = Bench::new(&g, &w)?;
+    b.force(&g, None);
+    let (full, k_full) = b.time(&o.timing)?;
+    if k_full != g.exits().len() {
+        bail!("with every exit disabled the network still took exit {k_full}");
+    }
+    let mut rows = Vec::new();
+    for (k, e) in report.exits.iter().enumerate() {
+        b.force(&g, Some(k));
+        let (s, taken) = b.time(&o.timing)?;
+        if taken != k {
+            bail!("exit {k} was forced but exit {taken} was taken");
+        }
+        rows.push((e.name.clone(), s, e.latency_ms / full_pred));
+    }
+    if o.timing.json {
+        let exits: Vec<_> = rows
+            .iter()
+            .map(|(n, s, p)| {
+                json!({"exit": n, "median_ms": s.median, "p10_ms": s.p10, "p90_ms": s.p90,
+                        "measured_ratio": s.median / full.median, "predicted_ratio": p})
+            })
+            .collect();
+        let v = json!({"model": g.name, "target": o.target, "full_median_ms": full.median,
+                       "full_predicted_ms": full_pred, "exits": exits});
+        return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+    }
+    let mut out = format!(
+        "`{}` on this machine, predicted by `{}`; {} runs each\n{:<12} {:>10} {:>10} {:>10} {:>10}\n",
+        g.name, o.target, o.timing.repeats, "exit", "median ms", "p90 ms", "measured", "predicted"
+    );
+    for (n, s, p) in &rows {
+        out += &format!("{n:<12} {:>10.3} {:>10.3} {:>10.3} {:>10.3}\n", s.median, s.p90, s.median / full.median, p);
+    }
+    out += &format!("{:<12} {:>10.3} {:>10.3} {:>10.3} {:>10.3}\n", "none (full)", full.median, full.p90, 1.0, 1.0);
+    super::emit(&out)
+}
+
+fn bench_pointwise(o: PointwiseOptions) -> Result<()> {
+    let host = nasc::targets::lookup("host")?;
+    let cpu = host.cpu().context("host target has no cpu")?;
+    let clock = o.clock_ghz.unwrap_or(cpu.clock_ghz);
+    // f32 lanes × FMA units × 2 flops per FMA × clock.
+    let peak = (cpu.simd_bits / 32) as f64 * cpu.fma_units as f64 * 2.0 * clock;
+    // 1×1 convolutions of MobileNetV2-1.0 at 224 (expand and project layers).
+    let shapes = [
+        (56, 24, 144),
+        (56, 144, 24),
+        (28, 32, 192),
+        (14, 64, 384),
+        (14, 384, 64),
+        (14, 96, 576),
+        (7, 160, 960),
+        (7, 960, 320),
+    ];
+    let mut rows = Vec::new();
+    for &(hw, cin, cout) in &shapes {
+        let mut g = Graph::new(format!("pw{hw}x{hw}_{cin}_{cout}"));
+        let x = g.add("x", Op::Input(nasc::ir::op::Input { shape: vec![1, cin, hw, hw] }), &[])?;
+        let y = g.add("conv", Op::Conv2d(Conv2d::new(cout, 1, 1)), &[x])?;
+        g.add("out", Op::Output, &[y])?;
+        let w = Weights::random(&g, 1)?;
+        let mut b = Bench::new(&g, &w)?;
+        let (s, _) = b.time(&o.timing)?;
+        let macs = (hw * hw * cin * cout) as f64;
+        rows.push((hw, cin, cout, s, 2.0 * macs / (s.median * 1e-3) / 1e9));
+    }
+    if o.timing.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(hw, ci, co, s, gf)| json!({"hw": hw, "cin": ci, "cout": co, "median_ms": s.median, "gflops": gf, "peak_gflops": peak}))
+            .collect();
+        return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+    }
+    let mut out = format!(
+        "1×1 convolutions, single thread; peak {peak:.1} GFLOP/s ({} f32 lanes × {} FMA × 2 × {clock} GHz)\n{:<18} {:>10} {:>10} {:>8}\n",
+        cpu.simd_bits / 32,
+        cpu.fma_units,
+        "shape (hw,cin,cout)",
+        "median ms",
+        "GFLOP/s",
+        "of peak"
+    );
+    for (hw, ci, co, s, gf) in &rows {
+        out +=
+            &format!("{:<18} {:>10.4} {:>10.2} {:>7.1}%\n", format!("{hw},{ci},{co}"), s.median, gf, 100.0 * gf / peak);
+    }
+    super::emit(&out)
+}
