@@ -13,5 +13,6 @@ pub use nasc_ir as ir;
 pub use nasc_targets as targets;
 pub mod io;
 pub mod onnx;
+pub mod optimize;
 pub mod study;
 pub mod validate;

@@ -1,5 +1,5 @@
 //! ONNX import and export: models built independently (the `onnx` Python package's helper API)
-//! import and run to ONNX Runtime's outputs; every built-in space's subnets round-trip through
+//! import and run to ONNX Runtime's outputs, interpreted and compiled; every built-in space's subnets round-trip through
 //! export and import with the same outputs and exits; bad files get one-line errors naming the
 //! node.
 
@@ -40,8 +40,23 @@ fn independently_built_models_match_onnx_runtime() {
         let e = rel_err(&got, &want);
         eprintln!("{name}: {} nodes, max |nasc − onnxruntime| / max |onnxruntime| = {e:.2e}", m.graph.len());
         assert!(e < 1e-4, "{name}: {e}");
-        // The CLI takes the file too, for every command.
+        // The compiled code (host JIT through `nasc run --jit`) matches ONNX Runtime too.
         let path = p("onnx");
+        let jit_out = p("jit.npy");
+        ok(&[
+            "run",
+            path.to_str().unwrap(),
+            "--jit",
+            "--input",
+            p("input.npy").to_str().unwrap(),
+            "-o",
+            jit_out.to_str().unwrap(),
+        ]);
+        let compiled = nasc::io::read_npy(&jit_out).unwrap();
+        let ec = rel_err(&compiled, &want);
+        eprintln!("{name}: compiled code vs onnxruntime {ec:.2e}");
+        assert!(ec < 1e-4, "{name} compiled: {ec}");
+        // The CLI takes the file too, for every command.
         let v = common::json(&ok(&["cost", "-t", "cortex-a72", path.to_str().unwrap(), "--json", "--summary"]));
         assert!(v["macs"].as_u64().unwrap() > 0);
     }

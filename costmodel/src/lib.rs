@@ -25,6 +25,7 @@ pub mod analytic;
 pub mod calibrate;
 pub mod expect;
 pub mod kernel;
+pub mod opcost;
 pub mod report;
 pub mod stats;
 pub mod table;

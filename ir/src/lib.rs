@@ -29,6 +29,7 @@ pub mod graph;
 pub mod interp;
 pub mod json;
 pub mod op;
+pub mod rewrite;
 pub mod select;
 pub mod shape;
 pub mod spaces;

@@ -32,6 +32,11 @@ pub struct Options {
     /// Leave the per-layer list out (JSON), or print only totals (table).
     #[arg(long)]
     summary: bool,
+    /// Cost the graph `nasc optimize` extracts for this target instead of the input.
+    #[arg(long)]
+    optimize: bool,
+    #[command(flatten)]
+    limits: super::optimize::LimitArgs,
 }
 
 fn fmt_report(r: &Report, summary: bool) -> String {
@@ -117,6 +122,13 @@ pub fn run(o: Options) -> Result<()> {
             .par_iter()
             .map(|&(n, arch)| {
                 let g = space.subnet(arch).with_context(|| format!("{}:{n}", file.display()))?;
+                let g = if o.optimize {
+                    nasc::optimize::optimize(&g, None, &model, &o.limits.limits())
+                        .with_context(|| format!("{}:{n}", file.display()))?
+                        .graph
+                } else {
+                    g
+                };
                 let r = cost(&g, &model).with_context(|| format!("{}:{n}", file.display()))?;
                 Ok(strip(r, o.summary))
             })
@@ -148,7 +160,10 @@ pub fn run(o: Options) -> Result<()> {
         }
         return super::emit(&out);
     }
-    let g = o.model.load_concrete()?;
+    let mut g = o.model.load_concrete()?;
+    if o.optimize {
+        g = nasc::optimize::optimize(&g, None, &model, &o.limits.limits())?.graph;
+    }
     let r = strip(cost(&g, &model)?, o.summary && o.json);
     if o.json {
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&r)?));

@@ -11,6 +11,7 @@ mod dot;
 mod expect;
 mod export;
 mod model;
+mod optimize;
 mod run;
 mod sample;
 mod show;
@@ -53,6 +54,8 @@ enum Command {
     Export(export::Options),
     /// Compile a concrete subnet to native code (object, assembly, LLVM IR, C header).
     Compile(compile::Options),
+    /// Rewrite a concrete model by equality saturation; extract the cheapest for a target.
+    Optimize(optimize::Options),
     /// Fit a target's analytic terms to measurements; write a calibrated profile.
     Calibrate(calibrate::Options),
     /// The few-shot calibration study on the public data.
@@ -88,6 +91,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(o) => export::run(o),
         Command::Calibrate(o) => calibrate::run(o),
         Command::Compile(o) => compile::run(o),
+        Command::Optimize(o) => optimize::run(o),
         Command::Study(StudyCommand::Fewshot(o)) => study::run(o),
         Command::Bench(c) => bench::run(c),
     }

@@ -1,0 +1,192 @@
+//! The one place that converts between the petgraph IR and the e-graph: a graph (with its
+//! weights) into an e-graph and its roots; an extracted selection back into a graph with its
+//! weights, evaluating each node's [`WRef`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use egg::Id;
+
+use super::lang::{EGraph, ENode, NodeCost, Shapes, WRef};
+use crate::error::{IrError, Result};
+use crate::graph::{Graph, NodeId};
+use crate::op::Op;
+use crate::tensor::Tensor;
+use crate::weights::Weights;
+
+fn err(m: impl Into<String>) -> IrError {
+    IrError::Run(m.into())
+}
+
+/// Whether an op carries weights.
+fn weighted(op: &Op) -> bool {
+    matches!(op, Op::Conv2d(_) | Op::BatchNorm(_) | Op::Dense(_))
+}
+
+/// Whether a node's name must survive rewriting.
+fn named(op: &Op) -> bool {
+    matches!(op, Op::Input(_) | Op::Output | Op::Exit(_) | Op::Gate(_) | Op::Choice(_))
+}
+
+/// A graph as an e-graph: returns it and its roots (the output and every exit, in node
+/// order). Identical unnamed, weightless nodes over the same inputs share one e-class.
+pub fn to_egraph(g: &Graph, cost: Box<dyn NodeCost>) -> Result<(EGraph, Vec<Id>)> {
+    g.validate_structure()?;
+    let mut eg = EGraph::new(Shapes { cost });
+    let mut ids: Vec<Id> = Vec::with_capacity(g.len());
+    let mut roots = Vec::new();
+    for id in g.node_ids() {
+        let n = g.node(id);
+        let children: Vec<Id> = g.inputs(id).iter().map(|i| ids[i.index()]).collect();
+        let w = weighted(&n.op).then(|| WRef::Node(n.name.clone()));
+        let name = named(&n.op).then(|| n.name.clone());
+        let e = eg.add(ENode::new(n.op.clone(), w, name, children));
+        ids.push(e);
+        if n.op.is_sink() {
+            roots.push(e);
+        }
+    }
+    eg.rebuild();
+    Ok((eg, roots))
+}
+
+/// Builds the graph of the selected node per e-class reachable from `roots`, named after
+/// `src` where a node keeps its name or its weights' node, with its weights evaluated from
+/// `weights` (when given).
+pub fn from_selection(
+    eg: &EGraph,
+    roots: &[Id],
+    choice: &HashMap<Id, ENode>,
+    src: &Graph,
+    weights: Option<&Weights>,
+) -> Result<(Graph, Option<Weights>)> {
+    let mut g = Graph::new(src.name.clone());
+    g.params = src.params.clone();
+    g.meta = src.meta.clone();
+    let mut out_w = weights.map(|_| Weights::default());
+    let mut made: HashMap<Id, NodeId> = HashMap::new();
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut fresh = 0usize;
+    for &r in roots {
+        build(eg, eg.find(r), choice, src, weights, &mut g, &mut out_w, &mut made, &mut used, &mut fresh, 0)?;
+    }
+    Ok((g, out_w))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    eg: &EGraph,
+    class: Id,
+    choice: &HashMap<Id, ENode>,
+    src: &Graph,
+    weights: Option<&Weights>,
+    g: &mut Graph,
+    out_w: &mut Option<Weights>,
+    made: &mut HashMap<Id, NodeId>,
+    used: &mut BTreeSet<String>,
+    fresh: &mut usize,
+    depth: usize,
+) -> Result<NodeId> {
+    if let Some(&n) = made.get(&class) {
+        return Ok(n);
+    }
+    if depth > 100_000 {
+        return Err(err("extraction: the selection has a cycle"));
+    }
+    let node = choice.get(&class).ok_or_else(|| err(format!("extraction chose nothing for e-class {class}")))?;
+    let mut inputs = Vec::with_capacity(node.children.len());
+    for &c in &node.children {
+        inputs.push(build(eg, eg.find(c), choice, src, weights, g, out_w, made, used, fresh, depth + 1)?);
+    }
+    // Sinks were built already through another root only if shared, which they are not.
+    let wanted = match (&node.name, &node.w) {
+        (Some(n), _) => n.clone(),
+        (None, Some(WRef::Node(n))) => n.clone(),
+        _ => format!("rw.{}", node.op.name()),
+    };
+    let name = if used.contains(&wanted) {
+        loop {
+            *fresh += 1;
+            let c = format!("{wanted}.{fresh}");
+            if !used.contains(&c) {
+                break c;
+            }
+        }
+    } else {
+        wanted
+    };
+    used.insert(name.clone());
+    let id = g.add(name.clone(), node.op.clone(), &inputs)?;
+    if let (Some(w), Some(src_w), Some(wref)) = (out_w.as_mut(), weights, &node.w) {
+        let tensors = eval(wref, src, src_w)?;
+        w.tensors.insert(name, tensors);
+    }
+    made.insert(class, id);
+    Ok(id)
+}
+
+/// The tensors a weight reference stands for.
+pub fn eval(w: &WRef, src: &Graph, weights: &Weights) -> Result<BTreeMap<String, Tensor>> {
+    match w {
+        WRef::Node(n) => weights.tensors.get(n).cloned().ok_or_else(|| err(format!("no weights for node `{n}`"))),
+        WRef::FoldBn { conv, bn } => {
+            let mut t = eval(conv, src, weights)?;
+            let bn_node = src.find(bn).ok_or_else(|| err(format!("no batch norm `{bn}`")))?;
+            let Op::BatchNorm(b) = &src.node(bn_node).op else {
+                return Err(err(format!("`{bn}` is not a batch norm")));
+            };
+            let get = |n: &str| weights.get(bn, n).map(|t| t.data.clone());
+            let (gm, bt, mn, vr) = (get("gamma")?, get("beta")?, get("mean")?, get("var")?);
+            let scale: Vec<f32> = (0..gm.len()).map(|k| gm[k] / (vr[k] + b.epsilon).sqrt()).collect();
+            let weight = t.get_mut("weight").ok_or_else(|| err("folded conv has no weight"))?;
+            let per = weight.data.len() / scale.len();
+            for (k, chunk) in weight.data.chunks_mut(per).enumerate() {
+                chunk.iter_mut().for_each(|v| *v *= scale[k]);
+            }
+            let bias = match t.get("bias") {
+                Some(b) => b.data.clone(),
+                None => vec![0.0; scale.len()],
+            };
+            let folded: Vec<f32> = (0..scale.len()).map(|k| bias[k] * scale[k] + bt[k] - mn[k] * scale[k]).collect();
+            t.insert("bias".into(), Tensor::new(vec![scale.len()], folded).ok_or_else(|| err("folded bias"))?);
+            Ok(t)
+        }
+        WRef::PadKernel { inner, from, to } => {
+            let mut t = eval(inner, src, weights)?;
+            let w = t.get("weight").ok_or_else(|| err("padded conv has no weight"))?;
+            let (co, ci) = (w.shape[0], w.shape[1]);
+            let (oy, ox) = ((to[0] - from[0]) / 2, (to[1] - from[1]) / 2);
+            let mut data = vec![0.0f32; co * ci * to[0] * to[1]];
+            for o in 0..co * ci {
+                for y in 0..from[0] {
+                    for x in 0..from[1] {
+                        data[(o * to[0] + y + oy) * to[1] + x + ox] = w.data[(o * from[0] + y) * from[1] + x];
+                    }
+                }
+            }
+            t.insert(
+                "weight".into(),
+                Tensor::new(vec![co, ci, to[0], to[1]], data).ok_or_else(|| err("padded kernel"))?,
+            );
+            Ok(t)
+        }
+        WRef::Concat(parts) => {
+            let ts: Vec<BTreeMap<String, Tensor>> =
+                parts.iter().map(|p| eval(p, src, weights)).collect::<Result<_>>()?;
+            let mut out = BTreeMap::new();
+            for name in ["weight", "bias"] {
+                let present: Vec<&Tensor> = ts.iter().filter_map(|t| t.get(name)).collect();
+                if present.is_empty() {
+                    continue;
+                }
+                if present.len() != ts.len() {
+                    return Err(err("merged convolutions disagree on having a bias"));
+                }
+                let mut shape = present[0].shape.clone();
+                shape[0] = present.iter().map(|t| t.shape[0]).sum();
+                let data: Vec<f32> = present.iter().flat_map(|t| t.data.iter().copied()).collect();
+                out.insert(name.to_string(), Tensor::new(shape, data).ok_or_else(|| err("merged weights"))?);
+            }
+            Ok(out)
+        }
+    }
+}
