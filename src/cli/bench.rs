@@ -28,6 +28,31 @@ pub enum Command {
     Exits(ExitOptions),
     /// GFLOP/s of generated 1×1 convolutions against this core's FMA peak.
     Pointwise(PointwiseOptions),
+    /// Rewrite every architecture of a space (or a sample) and report the predicted gains.
+    Optimize(OptimizeOptions),
+}
+
+/// Options of `nasc bench optimize`.
+#[derive(Args, Debug)]
+pub struct OptimizeOptions {
+    /// The search space.
+    #[arg(long)]
+    space: String,
+    /// Target whose cost model prices the extraction and the result.
+    #[arg(long, short)]
+    target: String,
+    /// Random architectures to rewrite; without it, every architecture of a space with at
+    /// most 100,000 of them.
+    #[arg(long)]
+    count: Option<usize>,
+    /// Seed of the sample.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    limits: super::optimize::LimitArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Repeats and output shared by the benchmarks.
@@ -163,6 +188,7 @@ pub fn run(c: Command) -> Result<()> {
         Command::Run(o) => bench_run(o),
         Command::Exits(o) => bench_exits(o),
         Command::Pointwise(o) => bench_pointwise(o),
+        Command::Optimize(o) => bench_optimize(o),
     }
 }
 
@@ -294,4 +320,137 @@ fn bench_pointwise(o: PointwiseOptions) -> Result<()> {
             &format!("{:<18} {:>10.4} {:>10.2} {:>7.1}%\n", format!("{hw},{ci},{co}"), s.median, gf, 100.0 * gf / peak);
     }
     super::emit(&out)
+}
+
+/// Every configuration of a space (the product of its parameters' options), when there are at
+/// most `max`.
+fn all_configs(space: &dyn nasc::ir::spaces::SearchSpace, max: usize) -> Option<Vec<nasc::ir::Config>> {
+    let params = space.supernet().params();
+    let total = params.iter().try_fold(1usize, |n, p| n.checked_mul(p.options.len()))?;
+    if total > max {
+        return None;
+    }
+    Some(
+        (0..total)
+            .map(|mut i| nasc::ir::Config {
+                choices: params
+                    .iter()
+                    .map(|p| {
+                        let k = i % p.options.len();
+                        i /= p.options.len();
+                        (p.name.clone(), k)
+                    })
+                    .collect(),
+            })
+            .collect(),
+    )
+}
+
+fn bench_optimize(o: OptimizeOptions) -> Result<()> {
+    use rayon::prelude::*;
+    let space = nasc::ir::spaces::lookup(&o.space)?;
+    let model = super::model::target_model(&o.target, None)?;
+    let configs = match (o.count, all_configs(space.as_ref(), 100_000)) {
+        (None, Some(all)) => all,
+        (None, None) => bail!("{} has more than 100,000 architectures; give --count", o.space),
+        (Some(n), _) => {
+            use rand::SeedableRng;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
+            (0..n).map(|_| space.sample(&mut rng)).collect()
+        }
+    };
+    let limits = o.limits.limits();
+    let n = configs.len();
+    eprintln!("bench: rewriting {n} architectures of {} for {} …", o.space, model.target.name);
+    let t0 = Instant::now();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let rows: Vec<(String, f64, f64, bool, bool)> = configs
+        .par_iter()
+        .map(|c| {
+            let g = space.subnet_of(c)?;
+            let r = nasc::optimize::optimize(&g, None, &model, &limits)?;
+            // No convolution or pooling of a cell's body survives when the cell's output does not
+            // depend on its input (what may stay: a batch norm of zero, a per-channel constant).
+            let cell_left = r.graph.node_ids().any(|id| {
+                let n = r.graph.node(id);
+                n.name.starts_with("cell") && !matches!(n.op, Op::BatchNorm(_) | Op::Zero)
+            });
+            if r.report.rewrite.saturate_s + r.report.rewrite.extract_s > 0.5 {
+                eprintln!(
+                    "bench: slow: {} ({}, {:.2} s + {:.2} s, e-graph {} nodes)",
+                    space.format_arch(c),
+                    r.report.rewrite.stop_reason,
+                    r.report.rewrite.saturate_s,
+                    r.report.rewrite.extract_s,
+                    r.report.rewrite.egraph_nodes
+                );
+            }
+            let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if k % 2000 == 0 {
+                eprintln!("bench: {k}/{n}");
+            }
+            Ok((
+                space.format_arch(c),
+                r.report.latency_before_ms,
+                r.report.latency_after_ms,
+                r.report.kept_input,
+                cell_left,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let secs = t0.elapsed().as_secs_f64();
+    let mut gains: Vec<f64> = rows.iter().map(|r| 100.0 * (1.0 - r.2 / r.1)).collect();
+    gains.sort_by(f64::total_cmp);
+    let worse = rows.iter().filter(|r| r.2 > r.1).count();
+    let kept = rows.iter().filter(|r| r.3).count();
+    let median = gains[gains.len() / 2];
+    let best = gains[gains.len() - 1];
+    // NAS-Bench-201 cells whose output is all zeros (no path of non-`none` edges from the
+    // cell's input to its output): every cell node must be gone.
+    let degenerate: Vec<&(String, f64, f64, bool, bool)> =
+        rows.iter().filter(|r| o.space.starts_with("nb201") && nb201_degenerate(&r.0)).collect();
+    let degenerate_with_cells = degenerate.iter().filter(|r| r.4).count();
+    for r in rows.iter().filter(|r| r.3).take(3) {
+        eprintln!("bench: input kept: {} ({:.4} ms)", r.0, r.1);
+    }
+    for r in degenerate.iter().filter(|r| r.4) {
+        eprintln!("bench: degenerate cell with nodes left: {} (kept input: {})", r.0, r.3);
+    }
+    if o.json {
+        let v = json!({"space": o.space, "target": model.target.name, "architectures": n, "seconds": secs,
+            "predicted_worse": worse, "kept_input": kept, "median_gain_percent": median, "best_gain_percent": best,
+            "degenerate": degenerate.len(), "degenerate_with_cell_nodes_left": degenerate_with_cells});
+        return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+    }
+    let mut out = format!(
+        "{} on {}: {n} architectures rewritten in {secs:.1} s\npredicted latency after ≤ before: {} of {n} (worse: {worse}); input kept (extraction not predicted faster): {kept}\nimprovement: median {median:.2} %, best {best:.2} %\n",
+        o.space,
+        model.target.name,
+        n - worse
+    );
+    if o.space.starts_with("nb201") {
+        out += &format!(
+            "degenerate cells (output unreachable through non-none edges): {}; with a cell convolution, pooling or sum left after rewriting: {degenerate_with_cells}\n",
+            degenerate.len()
+        );
+    }
+    super::emit(&out)
+}
+
+/// Whether a NAS-Bench-201 cell's output node is unreachable from its input through edges
+/// other than `none`.
+fn nb201_degenerate(arch: &str) -> bool {
+    // |op~0|+|op~0|op~1|+|op~0|op~1|op~2|: node j's incoming edges from nodes 0..j.
+    let nodes: Vec<Vec<&str>> = arch.trim_matches('|').split("|+|").map(|n| n.split('|').collect()).collect();
+    let mut reach = [true, false, false, false];
+    for (j, edges) in nodes.iter().enumerate() {
+        for e in edges {
+            let (op, from) = e.split_once('~').unwrap_or(("none", "0"));
+            let from: usize = from.parse().unwrap_or(0);
+            if op != "none" && reach[from] {
+                reach[j + 1] = true;
+            }
+        }
+    }
+    !reach[3]
 }

@@ -30,8 +30,15 @@ fn named(op: &Op) -> bool {
 /// A graph as an e-graph: returns it and its roots (the output and every exit, in node
 /// order). Identical unnamed, weightless nodes over the same inputs share one e-class.
 pub fn to_egraph(g: &Graph, cost: Box<dyn NodeCost>) -> Result<(EGraph, Vec<Id>)> {
-    g.validate_structure()?;
     let mut eg = EGraph::new(Shapes { cost });
+    let roots = add_graph(&mut eg, g)?;
+    eg.rebuild();
+    Ok((eg, roots))
+}
+
+/// Adds a graph's nodes to an e-graph (sharing whatever is already there); returns its roots.
+pub fn add_graph(eg: &mut EGraph, g: &Graph) -> Result<Vec<Id>> {
+    g.validate_structure()?;
     let mut ids: Vec<Id> = Vec::with_capacity(g.len());
     let mut roots = Vec::new();
     for id in g.node_ids() {
@@ -45,8 +52,7 @@ pub fn to_egraph(g: &Graph, cost: Box<dyn NodeCost>) -> Result<(EGraph, Vec<Id>)
             roots.push(e);
         }
     }
-    eg.rebuild();
-    Ok((eg, roots))
+    Ok(roots)
 }
 
 /// Builds the graph of the selected node per e-class reachable from `roots`, named after
@@ -98,9 +104,19 @@ fn build(
         inputs.push(build(eg, eg.find(c), choice, src, weights, g, out_w, made, used, fresh, depth + 1)?);
     }
     // Sinks were built already through another root only if shared, which they are not.
+    // Named after the original node whose weights it carries (a folded or padded conv keeps
+    // its conv's name, a merged one its first part's), else after the op.
+    fn root(w: &WRef) -> String {
+        match w {
+            WRef::Node(n) => n.clone(),
+            WRef::FoldBn { conv, .. } => root(conv),
+            WRef::PadKernel { inner, .. } => root(inner),
+            WRef::Concat(parts) => format!("{}+merged", parts.first().map(root).unwrap_or_default()),
+        }
+    }
     let wanted = match (&node.name, &node.w) {
         (Some(n), _) => n.clone(),
-        (None, Some(WRef::Node(n))) => n.clone(),
+        (None, Some(w)) => root(w),
         _ => format!("rw.{}", node.op.name()),
     };
     let name = if used.contains(&wanted) {

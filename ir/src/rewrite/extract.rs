@@ -37,43 +37,67 @@ pub struct Selection {
     pub cost: f64,
 }
 
-/// Greedy DAG extraction from `roots`.
+/// Greedy DAG extraction from `roots`: a worklist over e-nodes; when a class's best set
+/// improves, the nodes that use it are looked at again.
 pub fn greedy_dag(eg: &EGraph, roots: &[Id]) -> Selection {
-    // class → (best node, the classes its sub-DAG computes with their own costs, total).
-    let mut best: HashMap<Id, (ENode, BTreeMap<Id, f64>, f64)> = HashMap::new();
-    let mut changed = true;
-    let mut rounds = 0;
-    while changed && rounds < 10_000 {
-        changed = false;
-        rounds += 1;
-        for class in eg.classes() {
-            let cid = class.id;
-            for n in class.iter() {
-                let mut set: BTreeMap<Id, f64> = BTreeMap::new();
-                let mut ok = true;
-                for &c in &n.children {
-                    let c = eg.find(c);
-                    match best.get(&c) {
-                        Some((_, s, _)) => set.extend(s.iter().map(|(k, v)| (*k, *v))),
-                        None => {
-                            ok = false;
-                            break;
-                        }
-                    }
-                }
-                // A node whose inputs need this very class is a cycle, not a choice.
-                if !ok || set.contains_key(&cid) {
-                    continue;
-                }
-                set.insert(cid, node_cost(eg, cid, n));
-                let total: f64 = set.values().sum();
-                let better = match best.get(&cid) {
-                    None => true,
-                    Some((_, _, t)) => total < *t - 1e-12,
-                };
-                if better {
-                    best.insert(cid, (n.clone(), set, total));
-                    changed = true;
+    use std::collections::VecDeque;
+    // Every e-node, by index; the e-nodes using each class.
+    let mut nodes: Vec<(Id, &ENode)> = Vec::new();
+    for class in eg.classes() {
+        for n in class.iter() {
+            nodes.push((class.id, n));
+        }
+    }
+    let mut users: HashMap<Id, Vec<usize>> = HashMap::new();
+    for (i, (_, n)) in nodes.iter().enumerate() {
+        for &c in &n.children {
+            users.entry(eg.find(c)).or_default().push(i);
+        }
+    }
+    let own: Vec<f64> = nodes.iter().map(|&(c, n)| node_cost(eg, c, n)).collect();
+    // class → (best node index, the classes its sub-DAG computes with their costs, total).
+    let mut best: HashMap<Id, (usize, BTreeMap<Id, f64>, f64)> = HashMap::new();
+    let mut queued = vec![false; nodes.len()];
+    let mut work: VecDeque<usize> = (0..nodes.len()).filter(|&i| nodes[i].1.children.is_empty()).collect();
+    for &i in &work {
+        queued[i] = true;
+    }
+    while let Some(i) = work.pop_front() {
+        queued[i] = false;
+        let (cid, n) = nodes[i];
+        // Start from the largest child set (cloned once), add the others.
+        let mut kids: Vec<Id> = n.children.iter().map(|&c| eg.find(c)).collect();
+        kids.sort();
+        kids.dedup();
+        if kids.iter().any(|k| !best.contains_key(k)) {
+            continue;
+        }
+        let largest = kids.iter().copied().max_by_key(|k| best[k].1.len());
+        let mut set = match largest {
+            Some(k) => best[&k].1.clone(),
+            None => BTreeMap::new(),
+        };
+        for k in &kids {
+            if Some(*k) != largest {
+                set.extend(best[k].1.iter().map(|(a, b)| (*a, *b)));
+            }
+        }
+        // A node whose inputs need this very class is a cycle, not a choice.
+        if set.contains_key(&cid) {
+            continue;
+        }
+        set.insert(cid, own[i]);
+        let total: f64 = set.values().sum();
+        let better = match best.get(&cid) {
+            None => true,
+            Some((_, _, t)) => total < *t - 1e-12,
+        };
+        if better {
+            best.insert(cid, (i, set, total));
+            for &u in users.get(&cid).map(Vec::as_slice).unwrap_or(&[]) {
+                if !queued[u] {
+                    queued[u] = true;
+                    work.push_back(u);
                 }
             }
         }
@@ -84,14 +108,65 @@ pub fn greedy_dag(eg: &EGraph, roots: &[Id]) -> Selection {
         if choice.contains_key(&c) {
             continue;
         }
-        let Some((n, _, _)) = best.get(&c) else { continue };
+        let Some((i, _, _)) = best.get(&c) else { continue };
+        let n = nodes[*i].1;
         choice.insert(c, n.clone());
         stack.extend(n.children.iter().map(|&k| eg.find(k)));
     }
-    // The chosen nodes' costs, each class once (a child may have been picked for another
-    // parent's set with a different node; re-price what is actually selected).
-    let cost = choice.iter().map(|(&c, n)| node_cost(eg, c, n)).sum();
+    refine(eg, roots, choice)
+}
+
+/// Local improvement of a selection: greedy DAG extraction picks each class's best node for
+/// that class alone, so a class may recompute what another selected class already has (an
+/// activation fused into a copy of a convolution whose unfused output is needed anyway).
+/// Switching one class at a time to another node whose inputs are already selected, while
+/// the total DAG cost falls, removes such duplicates.
+pub fn refine(eg: &EGraph, roots: &[Id], mut choice: HashMap<Id, ENode>) -> Selection {
+    let mut cost = dag_cost(eg, roots, &choice);
+    for _round in 0..50 {
+        let mut improved = false;
+        let mut classes: Vec<Id> = reachable(eg, roots, &choice).into_iter().collect();
+        classes.sort();
+        for c in classes {
+            let Some(current) = choice.get(&c).cloned() else { continue };
+            for n in eg[c].iter() {
+                if *n == current || n.children.iter().any(|k| !choice.contains_key(&eg.find(*k))) {
+                    continue;
+                }
+                choice.insert(c, n.clone());
+                // No cycles: `c` must not be needed by its own new inputs.
+                let cyclic = n.children.iter().any(|&k| reachable(eg, &[k], &choice).contains(&c));
+                let new_cost = if cyclic { f64::INFINITY } else { dag_cost(eg, roots, &choice) };
+                if new_cost < cost - 1e-12 {
+                    cost = new_cost;
+                    improved = true;
+                    break;
+                }
+                choice.insert(c, current.clone());
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    let keep = reachable(eg, roots, &choice);
+    choice.retain(|c, _| keep.contains(c));
     Selection { choice, cost }
+}
+
+/// The classes a selection computes from `roots`.
+fn reachable(eg: &EGraph, roots: &[Id], choice: &HashMap<Id, ENode>) -> std::collections::HashSet<Id> {
+    let mut seen = std::collections::HashSet::new();
+    let mut stack: Vec<Id> = roots.iter().map(|&r| eg.find(r)).collect();
+    while let Some(c) = stack.pop() {
+        if !seen.insert(c) {
+            continue;
+        }
+        if let Some(n) = choice.get(&c) {
+            stack.extend(n.children.iter().map(|&k| eg.find(k)));
+        }
+    }
+    seen
 }
 
 /// The tree cost of a selection from `roots`: every use of a value pays for it again.

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use egg::{Id, Rewrite, SearchMatches, Subst, Symbol, Var};
 
 use super::lang::{EGraph, ENode, Shapes, WRef};
-use crate::op::{Conv2d, Groups, Op, SliceChannels};
+use crate::op::{Activation, Conv2d, Groups, Op, SliceChannels};
 
 /// A term to add to the e-graph: an existing class or a new node over terms.
 #[derive(Clone, Debug)]
@@ -25,6 +25,12 @@ pub enum Term {
 /// What a rule does with one e-node of an e-class: the terms equal to that class.
 pub type RuleFn = fn(&EGraph, Id, &ENode) -> Vec<Term>;
 
+/// What a multi-pattern rule does with one e-node and one partner e-class (found by
+/// [`PairFn`]): the terms equal to the node's class.
+pub type PairApply = fn(&EGraph, Id, &ENode, Id) -> Vec<Term>;
+/// The partner e-classes of one e-node for a multi-pattern rule.
+pub type PairFn = fn(&EGraph, Id, &ENode) -> Vec<Id>;
+
 /// A named rule.
 #[derive(Clone, Copy)]
 pub struct Rule {
@@ -34,40 +40,54 @@ pub struct Rule {
     pub doc: &'static str,
     /// The rule.
     pub f: RuleFn,
+    /// For a multi-pattern rule: its partners and what one pair gives. Each (node, partner)
+    /// is one match, so egg's scheduler budgets the rule by pairs.
+    pub pair: Option<(PairFn, PairApply)>,
+}
+
+impl Rule {
+    const fn single(name: &'static str, doc: &'static str, f: RuleFn) -> Rule {
+        Rule { name, doc, f, pair: None }
+    }
 }
 
 /// Conv + batch-norm folding.
-pub const BN_FOLDING: &[Rule] = &[Rule {
-    name: "fold-batchnorm-into-conv",
-    doc: "batchnorm(conv(x)) = conv'(x), the norm folded into the weights and a bias",
-    f: fold_bn,
-}];
+pub const BN_FOLDING: &[Rule] = &[Rule::single(
+    "fold-batchnorm-into-conv",
+    "batchnorm(conv(x)) = conv'(x), the norm folded into the weights and a bias",
+    fold_bn,
+)];
 
 /// Activation fusion into the producing conv or dense layer.
 pub const ACTIVATION_FUSION: &[Rule] = &[
-    Rule { name: "fuse-activation-into-conv", doc: "act(conv(x)) = conv{act}(x)", f: fuse_act_conv },
-    Rule { name: "fuse-activation-into-dense", doc: "act(dense(x)) = dense{act}(x)", f: fuse_act_dense },
+    Rule::single("fuse-activation-into-conv", "act(conv(x)) = conv{act}(x)", fuse_act_conv),
+    Rule::single("fuse-activation-into-dense", "act(dense(x)) = dense{act}(x)", fuse_act_dense),
 ];
 
 /// Identity and `zero` elimination.
 pub const ELIMINATION: &[Rule] = &[
-    Rule { name: "eliminate-identity", doc: "identity(x) = x", f: elim_identity },
-    Rule { name: "add-drop-zero", doc: "add(x, zero, …) = add(x, …); add(zero, zero) = zero", f: add_drop_zero },
-    Rule { name: "mul-by-zero", doc: "mul(x, zero) = zero of the product's shape", f: mul_by_zero },
-    Rule {
-        name: "zero-through-op",
-        doc: "f(zero) = zero for shape-preserving f with f(0) = 0 (relu, relu6, hswish, swish, identity, pools)",
-        f: zero_through,
-    },
-    Rule { name: "zero-reroot", doc: "zero(y) = zero(x) when y is computed from x of the same shape", f: zero_reroot },
+    Rule::single("eliminate-identity", "identity(x) = x", elim_identity),
+    Rule::single("add-drop-zero", "add(x, zero, …) = add(x, …); add(zero, zero) = zero", add_drop_zero),
+    Rule::single("mul-by-zero", "mul(x, zero) = zero of the product's shape", mul_by_zero),
+    Rule::single(
+        "zero-through-op",
+        "f(zero) = zero for shape-preserving f with f(0) = 0 (relu, relu6, hswish, swish, identity, pools)",
+        zero_through,
+    ),
+    Rule::single(
+        "conv-of-zero",
+        "conv(zero) = zero when the conv has no bias, keeps the shape and its activation maps 0 to 0",
+        conv_of_zero,
+    ),
+    Rule::single("zero-reroot", "zero(y) = zero(x) when y is computed from x of the same shape", zero_reroot),
 ];
 
 /// Kernel zero-padding equivalence.
-pub const KERNEL_PADDING: &[Rule] = &[Rule {
-    name: "pad-kernel-to-sibling",
-    doc: "conv_k(x) = conv_K(x) with the k×k kernel zero-padded to K×K, when a K×K conv also reads x",
-    f: pad_kernel,
-}];
+pub const KERNEL_PADDING: &[Rule] = &[Rule::single(
+    "pad-kernel-to-sibling",
+    "conv_k(x) = conv_K(x) with the k×k kernel zero-padded to K×K, when a K×K conv also reads x",
+    pad_kernel,
+)];
 
 /// Merging parallel convolutions that share an input (a multi-pattern rule: it matches two
 /// convolutions at once), budgeted separately.
@@ -75,22 +95,19 @@ pub const MERGE_PARALLEL: &[Rule] = &[Rule {
     name: "merge-parallel-convs",
     doc: "conv_a(x), conv_b(x) = slice(conv_ab(x), ..a), slice(conv_ab(x), a..)",
     f: merge_parallel,
+    pair: Some((merge_partners, merge_pair)),
 }];
 
 /// Concat/split algebra.
 pub const CONCAT_SPLIT: &[Rule] = &[
-    Rule { name: "slice-full", doc: "slice(x, 0..C) = x", f: slice_full },
-    Rule { name: "slice-of-slice", doc: "slice(slice(x, a..b), s..e) = slice(x, a+s..a+e)", f: slice_of_slice },
-    Rule {
-        name: "slice-of-concat",
-        doc: "slice(concat(a, b, …), range inside one input) = slice of it",
-        f: slice_of_concat,
-    },
-    Rule {
-        name: "concat-adjacent-slices",
-        doc: "concat(…, slice(x, a..b), slice(x, b..c), …) = concat(…, slice(x, a..c), …)",
-        f: concat_adjacent,
-    },
+    Rule::single("slice-full", "slice(x, 0..C) = x", slice_full),
+    Rule::single("slice-of-slice", "slice(slice(x, a..b), s..e) = slice(x, a+s..a+e)", slice_of_slice),
+    Rule::single("slice-of-concat", "slice(concat(a, b, …), range inside one input) = slice of it", slice_of_concat),
+    Rule::single(
+        "concat-adjacent-slices",
+        "concat(…, slice(x, a..b), slice(x, b..c), …) = concat(…, slice(x, a..c), …)",
+        concat_adjacent,
+    ),
 ];
 
 /// Every family, in order.
@@ -109,20 +126,46 @@ pub fn families() -> Vec<(&'static str, &'static [Rule])> {
 /// returns, unioned with the class.
 pub struct FnRule(pub Rule);
 
+fn partner_var() -> Var {
+    "?partner".parse().expect("a valid variable")
+}
+
 impl egg::Searcher<ENode, Shapes> for FnRule {
     fn search_eclass_with_limit(&self, egraph: &EGraph, eclass: Id, limit: usize) -> Option<SearchMatches<'_, ENode>> {
         if limit == 0 {
             return None;
         }
-        egraph[eclass].iter().any(|n| !(self.0.f)(egraph, eclass, n).is_empty()).then(|| SearchMatches {
-            eclass,
-            substs: vec![Subst::default()],
-            ast: None,
-        })
+        let substs: Vec<Subst> = match self.0.pair {
+            // One match per partner, so the scheduler's budget counts pairs.
+            Some((partners, _)) => {
+                let mut ps: Vec<Id> = egraph[eclass].iter().flat_map(|n| partners(egraph, eclass, n)).collect();
+                ps.sort();
+                ps.dedup();
+                ps.into_iter()
+                    .take(limit)
+                    .map(|p| {
+                        let mut s = Subst::default();
+                        s.insert(partner_var(), p);
+                        s
+                    })
+                    .collect()
+            }
+            None => {
+                if egraph[eclass].iter().any(|n| !(self.0.f)(egraph, eclass, n).is_empty()) {
+                    vec![Subst::default()]
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        (!substs.is_empty()).then_some(SearchMatches { eclass, substs, ast: None })
     }
 
     fn vars(&self) -> Vec<Var> {
-        Vec::new()
+        match self.0.pair {
+            Some(_) => vec![partner_var()],
+            None => Vec::new(),
+        }
     }
 }
 
@@ -131,7 +174,7 @@ impl egg::Applier<ENode, Shapes> for FnRule {
         &self,
         egraph: &mut EGraph,
         eclass: Id,
-        _subst: &Subst,
+        subst: &Subst,
         _ast: Option<&egg::PatternAst<ENode>>,
         _rule: Symbol,
     ) -> Vec<Id> {
@@ -139,7 +182,11 @@ impl egg::Applier<ENode, Shapes> for FnRule {
         let nodes: Vec<ENode> = egraph[class].nodes.clone();
         let mut changed = Vec::new();
         for n in &nodes {
-            for t in (self.0.f)(egraph, class, n) {
+            let terms = match (self.0.pair, subst.get(partner_var())) {
+                (Some((_, apply)), Some(&partner)) => apply(egraph, class, n, partner),
+                _ => (self.0.f)(egraph, class, n),
+            };
+            for t in terms {
                 let id = add_term(egraph, &t);
                 if egraph.union(class, id) {
                     changed.push(egraph.find(class));
@@ -272,24 +319,35 @@ fn zero_through(eg: &EGraph, class: Id, n: &ENode) -> Vec<Term> {
     vec![Term::Class(n.children[0])]
 }
 
+fn conv_of_zero(eg: &EGraph, class: Id, n: &ENode) -> Vec<Term> {
+    let Op::Conv2d(cv) = &n.op else { return Vec::new() };
+    let zero_act =
+        matches!(cv.act, None | Some(Activation::Relu | Activation::Relu6 | Activation::Hswish | Activation::Swish));
+    if cv.bias || !zero_act || !is_zero(eg, n.children[0]) || shape(eg, n.children[0]) != shape(eg, class) {
+        return Vec::new();
+    }
+    vec![Term::Class(n.children[0])]
+}
+
 fn zero_reroot(eg: &EGraph, _class: Id, n: &ENode) -> Vec<Term> {
     if !matches!(n.op, Op::Zero) {
         return Vec::new();
     }
     let y = n.children[0];
     let want = shape(eg, y);
-    let mut out = Vec::new();
+    // One step down, through the first node with an input of the same shape (the rest of
+    // the class computes the same value; one path to the bottom is enough).
     for m in eg[y].iter() {
         if matches!(m.op, Op::Zero | Op::Input(_)) {
             continue;
         }
-        for &x in &m.children {
-            if x != y && shape(eg, x) == want && want.is_some() {
-                out.push(Term::Node(Op::Zero, None, vec![Term::Class(x)]));
+        if let Some(&x) = m.children.iter().find(|&&x| eg.find(x) != eg.find(y) && shape(eg, x) == want) {
+            if want.is_some() {
+                return vec![Term::Node(Op::Zero, None, vec![Term::Class(x)])];
             }
         }
     }
-    out
+    Vec::new()
 }
 
 /// A square, odd, centred ("same") kernel with groups 1 and dilation 1.
@@ -305,14 +363,16 @@ fn centred(cv: &Conv2d) -> Option<usize> {
 
 /// The convolutions (other than in `not`) reading class `x`: (class, node).
 fn convs_reading(eg: &EGraph, x: Id, not: Id) -> Vec<(Id, ENode)> {
+    let x = eg.find(x);
+    let not = eg.find(not);
+    let mut classes: Vec<Id> = eg[x].parents().map(|p| eg.find(p)).filter(|&c| c != not).collect();
+    classes.sort();
+    classes.dedup();
     let mut v = Vec::new();
-    for class in eg.classes() {
-        if class.id == not {
-            continue;
-        }
-        for n in class.iter() {
-            if matches!(n.op, Op::Conv2d(_)) && n.children.first().map(|&c| eg.find(c)) == Some(eg.find(x)) {
-                v.push((class.id, n.clone()));
+    for c in classes {
+        for n in eg[c].iter() {
+            if matches!(n.op, Op::Conv2d(_)) && n.children.first().map(|&k| eg.find(k)) == Some(x) {
+                v.push((c, n.clone()));
             }
         }
     }
@@ -321,6 +381,9 @@ fn convs_reading(eg: &EGraph, x: Id, not: Id) -> Vec<(Id, ENode)> {
 
 fn pad_kernel(eg: &EGraph, class: Id, n: &ENode) -> Vec<Term> {
     let (Op::Conv2d(cv), Some(w)) = (&n.op, &n.w) else { return Vec::new() };
+    if is_zero(eg, n.children[0]) {
+        return Vec::new();
+    }
     let Some(k) = centred(cv) else { return Vec::new() };
     let mut out = Vec::new();
     let mut seen = Vec::new();
@@ -337,28 +400,63 @@ fn pad_kernel(eg: &EGraph, class: Id, n: &ENode) -> Vec<Term> {
     out
 }
 
-fn merge_parallel(eg: &EGraph, class: Id, n: &ENode) -> Vec<Term> {
+/// The convolutions `n` can merge with: same input, same attributes but output channels,
+/// groups 1, neither already a merge.
+fn merge_partners(eg: &EGraph, class: Id, n: &ENode) -> Vec<Id> {
     let (Op::Conv2d(cv), Some(w)) = (&n.op, &n.w) else { return Vec::new() };
-    if cv.groups != Groups::Fixed(1) || matches!(&w, WRef::Concat(_)) {
+    if cv.groups != Groups::Fixed(1)
+        || matches!(w, WRef::Concat(_))
+        || cv.out_channels.is_none()
+        || is_zero(eg, n.children[0])
+    {
         return Vec::new();
     }
+    let mut v: Vec<Id> = convs_reading(eg, n.children[0], class)
+        .into_iter()
+        .filter(|(_, m)| match (&m.op, &m.w) {
+            (Op::Conv2d(ov), Some(ow)) => {
+                ov.out_channels.is_some()
+                    && Conv2d { out_channels: ov.out_channels, ..cv.clone() } == *ov
+                    && !matches!(ow, WRef::Concat(_))
+            }
+            _ => false,
+        })
+        .map(|(c, _)| c)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The merge of `n` with a convolution of class `other`: `n`'s class is a slice of the merged
+/// convolution (the pair in class order, so both sides build the same merged node).
+fn merge_pair(eg: &EGraph, class: Id, n: &ENode, other: Id) -> Vec<Term> {
+    let (Op::Conv2d(cv), Some(w)) = (&n.op, &n.w) else { return Vec::new() };
     let Some(a) = cv.out_channels else { return Vec::new() };
+    let other = eg.find(other);
+    let x = eg.find(n.children[0]);
     let mut out = Vec::new();
-    for (other_class, m) in convs_reading(eg, n.children[0], class) {
+    for m in eg[other].iter() {
         let (Op::Conv2d(ov), Some(ow)) = (&m.op, &m.w) else { continue };
         let Some(b) = ov.out_channels else { continue };
-        let same = Conv2d { out_channels: Some(b), ..cv.clone() } == *ov;
-        if !same || matches!(ow, WRef::Concat(_)) {
+        if m.children.first().map(|&k| eg.find(k)) != Some(x)
+            || (Conv2d { out_channels: Some(b), ..cv.clone() }) != *ov
+            || matches!(ow, WRef::Concat(_))
+        {
             continue;
         }
-        // The pair in class order, so both sides build the same merged node.
-        let first = eg.find(class) < eg.find(other_class);
+        let first = eg.find(class) < other;
         let (ws, start) = if first { (vec![w.clone(), ow.clone()], 0) } else { (vec![ow.clone(), w.clone()], b) };
         let merged = Conv2d { out_channels: Some(a + b), ..cv.clone() };
-        let conv = Term::Node(Op::Conv2d(merged), Some(WRef::Concat(ws)), vec![Term::Class(n.children[0])]);
+        let conv = Term::Node(Op::Conv2d(merged), Some(WRef::Concat(ws)), vec![Term::Class(x)]);
         out.push(Term::Node(Op::SliceChannels(SliceChannels { start, end: start + a }), None, vec![conv]));
+        break;
     }
     out
+}
+
+fn merge_parallel(eg: &EGraph, class: Id, n: &ENode) -> Vec<Term> {
+    merge_partners(eg, class, n).into_iter().flat_map(|o| merge_pair(eg, class, n, o)).collect()
 }
 
 fn channels(eg: &EGraph, c: Id) -> Option<usize> {
