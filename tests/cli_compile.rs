@@ -183,3 +183,79 @@ fn npu_targets_compile_for_their_host_cpu() {
     let h = std::fs::read_to_string(d.path().join("model.h")).unwrap();
     assert!(h.contains("model_infer") && h.contains("MODEL_ARENA_BYTES"), "{h}");
 }
+
+#[test]
+fn external_weights_keep_the_object_small_and_the_outputs_equal() {
+    let arch = arch();
+    let d = tempfile::tempdir().unwrap();
+    let p = |f: &str| d.path().join(f).to_str().unwrap().to_string();
+    let compile = |dir: &str, external: bool| {
+        let mut args = vec![
+            "compile",
+            "--target",
+            "host",
+            "--space",
+            SPACE,
+            "--arch",
+            &arch,
+            "--seed",
+            "8",
+            "--emit",
+            "obj,header",
+            "--opt",
+            "1",
+            "-o",
+            dir,
+        ];
+        if external {
+            args.push("--weights-external");
+        }
+        ok(&args);
+    };
+    compile(&p("ext"), true);
+    compile(&p("int"), false);
+    let obj_ext = std::fs::metadata(p("ext/model.o")).unwrap().len();
+    let obj_int = std::fs::metadata(p("int/model.o")).unwrap().len();
+    let blob = std::fs::metadata(p("ext/model.weights")).unwrap().len();
+    let h = std::fs::read_to_string(p("ext/model.h")).unwrap();
+    assert!(h.contains(&format!("#define MODEL_WEIGHTS_BYTES {blob}")), "{h}");
+    // The weights left the object (they are most of it).
+    assert!(obj_ext + blob / 2 < obj_int, "object {obj_ext} bytes with external weights, {obj_int} without");
+    let r = json(&ok(&[
+        "run",
+        "--space",
+        SPACE,
+        "--arch",
+        &arch,
+        "--seed",
+        "8",
+        "--random-input",
+        "3",
+        "--save-input",
+        &p("in.npy"),
+        "-o",
+        &p("ref.npy"),
+        "--json",
+    ]));
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("codegen/harness/harness.c");
+    let status = Command::new("cc")
+        .args(["-O2", "-I", &p("ext")])
+        .arg(&harness)
+        .arg(p("ext/model.o"))
+        .args(["-lm", "-o", &p("run")])
+        .status()
+        .expect("cc runs");
+    assert!(status.success());
+    let o = Command::new(p("run")).args([p("in.npy"), p("out.npy"), p("ext/model.weights")]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let exit: u64 = String::from_utf8(o.stdout).unwrap().trim().parse().unwrap();
+    assert_eq!(exit, r["exit_index"].as_u64().unwrap());
+    let got = nasc::io::read_npy(Path::new(&p("out.npy"))).unwrap().data;
+    let want = nasc::io::read_npy(Path::new(&p("ref.npy"))).unwrap().data;
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+    assert!(err < 1e-4, "relative error {err:e}");
+    // The wrong file is refused.
+    let o = Command::new(p("run")).args([p("in.npy"), p("out.npy"), p("ext/model.h")]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -3,8 +3,13 @@
  *
  *   cc -O2 -static harness.c model.o -lm -o run && ./run input.npy output.npy
  *
+ * With --weights-external the weights are a separate file, given third:
+ *
+ *   ./run input.npy output.npy model.weights
+ *
  * The network must be compiled with the name `model` (nasc compile --name model), whose
  * header `model.h` defines MODEL_INPUT_SIZE, MODEL_OUTPUT_SIZE and MODEL_ARENA_BYTES. */
+#define _POSIX_C_SOURCE 200112L /* posix_memalign */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,11 +66,35 @@ static int write_npy(const char *path, const float *src, size_t n) {
     return 0;
 }
 
+#ifdef MODEL_WEIGHTS_EXTERNAL
+static int load_weights(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail("cannot open", path);
+    void *w = NULL;
+    if (posix_memalign(&w, 64, MODEL_WEIGHTS_BYTES ? MODEL_WEIGHTS_BYTES : 64) != 0) return fail("out of memory", path);
+    if (fread(w, 1, MODEL_WEIGHTS_BYTES, f) != MODEL_WEIGHTS_BYTES || fgetc(f) != EOF) {
+        return fail("not the network's weights (wrong size)", path);
+    }
+    fclose(f);
+    model_set_weights((const float *)w);
+    return 0;
+}
+#define ARGS 4
+#define USAGE "INPUT.npy OUTPUT.npy MODEL.weights"
+#else
+#define ARGS 3
+#define USAGE "INPUT.npy OUTPUT.npy"
+#endif
+
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s INPUT.npy OUTPUT.npy\n", argv[0]);
+    if (argc != ARGS) {
+        fprintf(stderr, "usage: %s " USAGE "\n", argv[0]);
         return 2;
     }
+#ifdef MODEL_WEIGHTS_EXTERNAL
+    int wrc = load_weights(argv[3]);
+    if (wrc) return wrc;
+#endif
     float *input = malloc(sizeof(float) * MODEL_INPUT_SIZE);
     float *output = malloc(sizeof(float) * MODEL_OUTPUT_SIZE);
     void *arena = malloc(MODEL_ARENA_BYTES);

@@ -264,6 +264,9 @@ struct Emitter<'a, 'ctx> {
     arena: PointerValue<'ctx>,
     /// Kernels shared by every node of the same operator and shapes, by key.
     shared: &'a RefCell<BTreeMap<String, FunctionValue<'ctx>>>,
+    /// External weights: the global holding the caller's weights pointer, and the blob laid
+    /// out so far (each tensor at the next 16-float boundary). `None`: weights are constants.
+    external: &'a RefCell<Option<(PointerValue<'ctx>, Vec<f32>)>>,
 }
 
 impl<'ctx> Emitter<'_, 'ctx> {
@@ -349,6 +352,7 @@ impl<'ctx> Emitter<'_, 'ctx> {
             func: f,
             arena: params[0],
             shared: self.shared,
+            external: self.external,
         };
         let entry = self.ctx.append_basic_block(f, "entry");
         e.b.position_at_end(entry);
@@ -431,8 +435,17 @@ impl<'ctx> Emitter<'_, 'ctx> {
         }
     }
 
-    /// A constant global array of weights.
+    /// A weight tensor: a constant global array, or with external weights its place in the
+    /// caller's blob (loaded from the pointer `NAME_set_weights` stored).
     fn global(&self, name: &str, data: &[f32]) -> PointerValue<'ctx> {
+        if let Some((ptr_global, blob)) = self.external.borrow_mut().as_mut() {
+            let at = blob.len().div_ceil(16) * 16;
+            blob.resize(at, 0.0);
+            blob.extend_from_slice(data);
+            let ptr_t = self.ctx.ptr_type(inkwell::AddressSpace::default());
+            let base = self.b.build_load(ptr_t, *ptr_global, "weights").expect("a load").into_pointer_value();
+            return unsafe { self.b.build_in_bounds_gep(self.f32t, base, &[self.i64(at)], name) }.expect("a gep");
+        }
         // Built from the raw little-endian bytes (every supported target is little-endian): one
         // ConstantDataArray, instead of one uniqued ConstantFP per weight, which made lowering
         // a MobileNet-sized network take seconds.
@@ -456,6 +469,20 @@ pub fn lower<'ctx>(
     weights: &Weights,
     name: &str,
 ) -> Result<ArenaPlan> {
+    Ok(lower_with(ctx, module, graph, weights, name, false)?.0)
+}
+
+/// [`lower`], optionally with external weights: then the module also defines
+/// `void NAME_set_weights(const float *weights)`, the kernels read their weights from that
+/// pointer, and the returned blob (f32, each tensor 64-byte aligned) is what it must point to.
+pub fn lower_with<'ctx>(
+    ctx: &'ctx Context,
+    module: &Module<'ctx>,
+    graph: &Graph,
+    weights: &Weights,
+    name: &str,
+    external_weights: bool,
+) -> Result<(ArenaPlan, Vec<f32>)> {
     let shapes = graph.validate().map_err(cg)?;
     weights.check(graph).map_err(cg)?;
     let steps = schedule(graph)?;
@@ -518,6 +545,18 @@ pub fn lower<'ctx>(
     let kernel_t = void.fn_type(&[ptr.into()], false);
     let mut kernels: BTreeMap<usize, FunctionValue<'_>> = BTreeMap::new();
     let shared = RefCell::new(BTreeMap::new());
+    let external = RefCell::new(None);
+    if external_weights {
+        let wp = module.add_global(ptr, None, &format!("{name}_weights"));
+        wp.set_initializer(&ptr.const_null());
+        wp.set_linkage(Linkage::Internal);
+        let setter = module.add_function(&format!("{name}_set_weights"), void.fn_type(&[ptr.into()], false), None);
+        let b = ctx.create_builder();
+        b.position_at_end(ctx.append_basic_block(setter, "entry"));
+        b.build_store(wp.as_pointer_value(), setter.get_nth_param(0).expect("param")).map_err(cg)?;
+        b.build_return(None).map_err(cg)?;
+        *external.borrow_mut() = Some((wp.as_pointer_value(), Vec::new()));
+    }
     for &id in &order {
         let node = graph.node(id);
         if matches!(node.op, Op::Input(_)) {
@@ -537,6 +576,7 @@ pub fn lower<'ctx>(
             func: f,
             arena: f.get_nth_param(0).expect("arena").into_pointer_value(),
             shared: &shared,
+            external: &external,
         };
         let entry = ctx.append_basic_block(f, "entry");
         e.b.position_at_end(entry);
@@ -557,6 +597,7 @@ pub fn lower<'ctx>(
         func: drv,
         arena: drv.get_nth_param(2).expect("arena").into_pointer_value(),
         shared: &shared,
+        external: &external,
     };
     let input = drv.get_nth_param(0).expect("input").into_pointer_value();
     let output = drv.get_nth_param(1).expect("output").into_pointer_value();
@@ -646,7 +687,8 @@ pub fn lower<'ctx>(
     module
         .verify()
         .map_err(|m| CodegenError(format!("LLVM verifier: {}", m.to_string().lines().next().unwrap_or(""))))?;
-    Ok(plan)
+    let blob = external.into_inner().map(|(_, b)| b).unwrap_or_default();
+    Ok((plan, blob))
 }
 
 /// Max-softmax probability or softmax entropy of `classes` scores at `off`.
@@ -1542,6 +1584,7 @@ pub fn emit(
     what: &[Emit],
     dir: &Path,
     opt: Opt,
+    external_weights: bool,
 ) -> Result<Emitted> {
     if name.is_empty()
         || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -1572,7 +1615,7 @@ pub fn emit(
     module.set_triple(&triple);
     module.set_data_layout(&tm.get_target_data().get_data_layout());
     let t0 = std::time::Instant::now();
-    let plan = lower(&context, &module, graph, weights, name)?;
+    let (plan, blob) = lower_with(&context, &module, graph, weights, name, external_weights)?;
     set_target_attributes(&context, &module, &machine.cpu, &machine.features);
     let t1 = std::time::Instant::now();
     optimise(&module, &tm, opt)?;
@@ -1588,10 +1631,16 @@ pub fn emit(
                 ("s", tm.write_to_memory_buffer(&module, FileType::Assembly).map_err(cg)?.as_slice().to_vec())
             }
             Emit::LlvmIr => ("ll", module.print_to_string().to_bytes().to_vec()),
-            Emit::Header => ("h", header(graph, &shapes, name, &plan)?.into_bytes()),
+            Emit::Header => {
+                let ext = external_weights.then_some(blob.len() * 4);
+                ("h", header(graph, &shapes, name, &plan, ext)?.into_bytes())
+            }
             Emit::StaticLib => {
                 let obj = tm.write_to_memory_buffer(&module, FileType::Object).map_err(cg)?.as_slice().to_vec();
-                let symbols = [format!("{name}_infer"), format!("{name}_set_threshold")];
+                let mut symbols = vec![format!("{name}_infer"), format!("{name}_set_threshold")];
+                if external_weights {
+                    symbols.push(format!("{name}_set_weights"));
+                }
                 ("a", archive(&format!("{name}.o"), &obj, &symbols))
             }
         };
@@ -1599,6 +1648,14 @@ pub fn emit(
         let path = dir.join(file);
         // Written to a temporary name and renamed: no half-written artifact.
         let tmp = dir.join(format!(".{name}.{ext}.tmp"));
+        std::fs::write(&tmp, bytes).map_err(|e| CodegenError(format!("{}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, &path).map_err(|e| CodegenError(format!("{}: {e}", path.display())))?;
+        files.push(path);
+    }
+    if external_weights {
+        let path = dir.join(format!("{name}.weights"));
+        let tmp = dir.join(format!(".{name}.weights.tmp"));
+        let bytes: Vec<u8> = blob.iter().flat_map(|v| v.to_le_bytes()).collect();
         std::fs::write(&tmp, bytes).map_err(|e| CodegenError(format!("{}: {e}", tmp.display())))?;
         std::fs::rename(&tmp, &path).map_err(|e| CodegenError(format!("{}: {e}", path.display())))?;
         files.push(path);
@@ -1613,19 +1670,25 @@ pub fn emit(
     })
 }
 
-fn header(graph: &Graph, shapes: &[Shape], name: &str, plan: &ArenaPlan) -> Result<String> {
+fn header(graph: &Graph, shapes: &[Shape], name: &str, plan: &ArenaPlan, external: Option<usize>) -> Result<String> {
     let inp = graph.input_node().map_err(cg)?;
     let out = graph.output_node().map_err(cg)?;
     let up = name.to_ascii_uppercase();
     let exits: Vec<String> = graph.exits().iter().map(|&e| graph.node(e).name.clone()).collect();
     Ok(format!(
-        "/* Generated by nasc: {name}. Input {:?}, output {:?}. */\n#ifndef {up}_H\n#define {up}_H\n#include <stdint.h>\n\n#define {up}_INPUT_SIZE {}\n#define {up}_OUTPUT_SIZE {}\n#define {up}_ARENA_BYTES {}\n#define {up}_EXITS {} /* {} */\n\n/* Runs the network; returns the exit taken (0..EXITS-1), or EXITS for the final output. */\nint32_t {name}_infer(const float *input, float *output, void *arena);\n/* Overrides exit `exit`'s threshold. */\nvoid {name}_set_threshold(int32_t exit, float theta);\n\n#endif\n",
+        "/* Generated by nasc: {name}. Input {:?}, output {:?}. */\n#ifndef {up}_H\n#define {up}_H\n#include <stdint.h>\n\n#define {up}_INPUT_SIZE {}\n#define {up}_OUTPUT_SIZE {}\n#define {up}_ARENA_BYTES {}\n#define {up}_EXITS {} /* {} */\n\n/* Runs the network; returns the exit taken (0..EXITS-1), or EXITS for the final output. */\nint32_t {name}_infer(const float *input, float *output, void *arena);\n/* Overrides exit `exit`'s threshold. */\nvoid {name}_set_threshold(int32_t exit, float theta);\n{}\n#endif\n",
         shapes[inp.index()],
         shapes[graph.inputs(out)[0].index()],
         numel(&shapes[inp.index()]),
         numel(&shapes[graph.inputs(out)[0].index()]),
         plan.bytes(),
         exits.len(),
-        exits.join(", ")
+        exits.join(", "),
+        match external {
+            Some(bytes) => format!(
+                "\n/* Weights are external: load {name}.weights ({bytes} bytes, f32 little-endian) and pass\n   it, 64-byte aligned, before the first {name}_infer; it must stay alive. */\n#define {up}_WEIGHTS_EXTERNAL 1\n#define {up}_WEIGHTS_BYTES {bytes}\nvoid {name}_set_weights(const float *weights);\n"
+            ),
+            None => String::new(),
+        }
     ))
 }

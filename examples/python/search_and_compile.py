@@ -4,8 +4,9 @@ early-exit subnet compiled for a Cortex-A53 (aarch64) with its exits in the bina
 
 The search space is `ee-mbv2:cifar10` (16 searchable MobileNetV2 blocks, options k3_e3 … k7_e6,
 three early exits). The proxy network trained here mirrors it at 1/8 width on 8×8 synthetic
-images so the whole search runs on a CPU in well under a minute: every block is a DARTS-style
-mixture of its five candidates weighted by softmax(α_block). The loss is
+images so the whole search runs on a CPU in about a minute: every block holds its five
+candidates and, as in GDAS/ProxylessNAS, each step runs one of them drawn from softmax(α_block)
+with a straight-through weight that carries the gradient to α. The loss is
 
     loss = cross_entropy + λ · E[latency on cortex-a53](α)
 
@@ -72,7 +73,11 @@ class MixedBlock(nn.Module):
         self.ops = nn.ModuleList(Candidate(cin, cout, k, e, stride) for _, k, e in OPTIONS)
 
     def forward(self, x, weights):
-        return sum(w * op(x) for w, op in zip(weights, self.ops))
+        # GDAS / ProxylessNAS path sampling: run one candidate drawn from softmax(α), scaled by
+        # w_i / stop_gradient(w_i) — 1 in value, ∂/∂α of w_i in gradient — so a step costs one
+        # candidate per block instead of all five.
+        i = int(torch.multinomial(weights.detach(), 1))
+        return self.ops[i](x) * (weights[i] / weights[i].detach())
 
 
 class ProxySupernet(nn.Module):
@@ -115,11 +120,14 @@ def find_nasc():
 
 def main():
     ap = argparse.ArgumentParser(description="differentiable search with nasc's latency term, then compile")
-    ap.add_argument("--lam", type=float, default=0.05, help="weight of E[latency] (per ms) in the loss")
+    ap.add_argument("--lam", type=float, default=0.02, help="weight of E[latency] (per ms) in the loss")
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--out", default=None, help="directory for the compiled artifacts")
     a = ap.parse_args()
     torch.manual_seed(0)
+    # One thread: the proxy is tiny, and OpenMP threads spinning against other work on a small
+    # machine cost far more than they give.
+    torch.set_num_threads(1)
     t0 = time.time()
 
     table = nasc.Target(TARGET).table(SPACE)  # built once; every query below reads it

@@ -27,6 +27,10 @@ pub struct Options {
     /// Optimisation: 1 (quick) or 3.
     #[arg(long, default_value_t = 3)]
     opt: u8,
+    /// Leave the weights out of the code: write them to NAME.weights, which the program loads
+    /// and passes to NAME_set_weights (smaller objects, weights replaceable without a rebuild).
+    #[arg(long)]
+    weights_external: bool,
     /// Output directory.
     #[arg(short, long, value_name = "DIR")]
     output: PathBuf,
@@ -60,7 +64,7 @@ pub fn run(o: Options) -> Result<()> {
     };
     std::fs::create_dir_all(&o.output).with_context(|| format!("{}: cannot create", o.output.display()))?;
     let t0 = std::time::Instant::now();
-    let r = emit(&g, &weights, &o.name, &machine, &what, &o.output, opt)?;
+    let r = emit(&g, &weights, &o.name, &machine, &what, &o.output, opt, o.weights_external)?;
     let mut out = format!(
         "compiled `{}` for {} ({}) in {:.2} s (lower {:.2} s, optimise {:.2} s, codegen+write {:.2} s); arena {} bytes\n",
         g.name,
