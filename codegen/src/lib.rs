@@ -1622,11 +1622,17 @@ pub fn emit(
     let t2 = std::time::Instant::now();
     let shapes = graph.infer_shapes().map_err(cg)?;
     let mut files = Vec::new();
+    // The object is generated once even when both it and the static library are asked for.
+    let mut object: Option<Vec<u8>> = None;
+    let mut object_bytes = || -> Result<Vec<u8>> {
+        if object.is_none() {
+            object = Some(tm.write_to_memory_buffer(&module, FileType::Object).map_err(cg)?.as_slice().to_vec());
+        }
+        Ok(object.clone().expect("just set"))
+    };
     for w in what {
         let (ext, bytes): (&str, Vec<u8>) = match w {
-            Emit::Object => {
-                ("o", tm.write_to_memory_buffer(&module, FileType::Object).map_err(cg)?.as_slice().to_vec())
-            }
+            Emit::Object => ("o", object_bytes()?),
             Emit::Assembly => {
                 ("s", tm.write_to_memory_buffer(&module, FileType::Assembly).map_err(cg)?.as_slice().to_vec())
             }
@@ -1636,7 +1642,7 @@ pub fn emit(
                 ("h", header(graph, &shapes, name, &plan, ext)?.into_bytes())
             }
             Emit::StaticLib => {
-                let obj = tm.write_to_memory_buffer(&module, FileType::Object).map_err(cg)?.as_slice().to_vec();
+                let obj = object_bytes()?;
                 let mut symbols = vec![format!("{name}_infer"), format!("{name}_set_threshold")];
                 if external_weights {
                     symbols.push(format!("{name}_set_weights"));

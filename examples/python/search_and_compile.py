@@ -143,7 +143,7 @@ def main():
         return ExpectedCost.apply(model.alpha.reshape(-1), table, 1.0, "latency")
 
     start = table.expected(np.zeros(table.n_logits), exits=exits)["latency_ms"]
-    print(f"{SPACE} on {TARGET}: E[latency] under uniform α = {start:.2f} ms (exits fire w.p. {list(exits)})")
+    print(f"{SPACE} on {TARGET}: E[latency] under uniform α = {start:.2f} ms (exits fire w.p. {[float(p) for p in exits]})")
     for step in range(a.steps):
         idx = torch.randint(0, len(x), (128,))
         logits = model(x[idx])
