@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{fails, json, ok};
+use common::{build_harness, fails, json, npy_rel_err, ok};
 
 const SPACE: &str = "ee-mbv2:cifar10";
 
@@ -102,27 +102,13 @@ fn static_library_with_safetensors_weights_matches_the_interpreter() {
         "-o",
         d.path().to_str().unwrap(),
     ]);
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("codegen/harness/harness.c");
-    let status = Command::new("cc")
-        .arg("-O2")
-        .arg("-I")
-        .arg(d.path())
-        .arg(&harness)
-        .arg("-L")
-        .arg(d.path())
-        .args(["-lmodel", "-lm", "-o"])
-        .arg(p("run"))
-        .status()
-        .expect("cc runs");
-    assert!(status.success());
+    let dir = d.path().to_str().unwrap();
+    build_harness("cc", d.path(), &["-L", dir, "-lmodel"], Path::new(&p("run")));
     let o = Command::new(p("run")).arg(p("in.npy")).arg(p("out.npy")).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let exit: u64 = String::from_utf8(o.stdout).unwrap().trim().parse().unwrap();
     assert_eq!(exit, by_file["exit_index"].as_u64().unwrap());
-    let got = nasc::io::read_npy(Path::new(&p("out.npy"))).unwrap().data;
-    let want = nasc::io::read_npy(Path::new(&p("ref.npy"))).unwrap().data;
-    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+    let err = npy_rel_err(Path::new(&p("out.npy")), Path::new(&p("ref.npy")));
     assert!(err < 1e-4, "relative error {err:e}");
 }
 
@@ -237,23 +223,12 @@ fn external_weights_keep_the_object_small_and_the_outputs_equal() {
         &p("ref.npy"),
         "--json",
     ]));
-    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("codegen/harness/harness.c");
-    let status = Command::new("cc")
-        .args(["-O2", "-I", &p("ext")])
-        .arg(&harness)
-        .arg(p("ext/model.o"))
-        .args(["-lm", "-o", &p("run")])
-        .status()
-        .expect("cc runs");
-    assert!(status.success());
+    build_harness("cc", Path::new(&p("ext")), &[&p("ext/model.o")], Path::new(&p("run")));
     let o = Command::new(p("run")).args([p("in.npy"), p("out.npy"), p("ext/model.weights")]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let exit: u64 = String::from_utf8(o.stdout).unwrap().trim().parse().unwrap();
     assert_eq!(exit, r["exit_index"].as_u64().unwrap());
-    let got = nasc::io::read_npy(Path::new(&p("out.npy"))).unwrap().data;
-    let want = nasc::io::read_npy(Path::new(&p("ref.npy"))).unwrap().data;
-    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+    let err = npy_rel_err(Path::new(&p("out.npy")), Path::new(&p("ref.npy")));
     assert!(err < 1e-4, "relative error {err:e}");
     // The wrong file is refused.
     let o = Command::new(p("run")).args([p("in.npy"), p("out.npy"), p("ext/model.h")]).output().unwrap();

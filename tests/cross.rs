@@ -6,32 +6,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{json, ok};
-
-/// Every built-in space (each family and each dataset variant).
-const SPACES: &[&str] = &[
-    "nb201:cifar10",
-    "nb201:cifar100",
-    "nb201:imagenet16-120",
-    "fbnet:cifar100",
-    "fbnet:imagenet",
-    "ee-mbv2:cifar10",
-    "skipnet-resnet:cifar10",
-    "ofa-mbv3:w1.2",
-];
+use common::{build_harness, json, npy_rel_err, ok};
 
 struct Cross {
     /// A built-in target, or a path to a target file.
     target: String,
     gcc: &'static str,
     qemu: &'static [&'static str],
-}
-
-fn harness() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("codegen/harness/harness.c")
 }
 
 fn run_tool(cmd: &mut Command, what: &str) -> String {
@@ -45,13 +29,10 @@ fn run_tool(cmd: &mut Command, what: &str) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
-fn read_f32_npy(path: &Path) -> Vec<f32> {
-    nasc::io::read_npy(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).data
-}
-
 fn check(cross: &Cross) {
     let dir = tempfile::tempdir().unwrap();
-    for (k, space) in SPACES.iter().enumerate() {
+    // Every built-in space (each family and each dataset variant).
+    for (k, space) in nasc::ir::spaces::NAMES.iter().enumerate() {
         let seed = (k * 7 + cross.gcc.len() + cross.qemu.len()).to_string();
         let arch = ok(&["sample", space, "--seed", &seed, "--arch-only"]).trim().to_string();
         let d = dir.path().join(space.replace(':', "_"));
@@ -92,23 +73,11 @@ fn check(cross: &Cross) {
             d_str,
         ]);
         let exe = d.join("run");
-        run_tool(
-            Command::new(cross.gcc)
-                .args(["-O2", "-static", "-I", d_str])
-                .arg(harness())
-                .arg(d.join("model.o"))
-                .args(["-lm", "-o"])
-                .arg(&exe),
-            cross.gcc,
-        );
+        build_harness(cross.gcc, &d, &["-static", d.join("model.o").to_str().unwrap()], &exe);
         let out = d.join("out.npy");
         let exit =
             run_tool(Command::new(cross.qemu[0]).args(&cross.qemu[1..]).arg(&exe).arg(&input).arg(&out), cross.qemu[0]);
-        let got = read_f32_npy(&out);
-        let want = read_f32_npy(&reference);
-        assert_eq!(got.len(), want.len(), "{space} on {}: output size", cross.target);
-        let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-        let err = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
+        let err = npy_rel_err(&out, &reference);
         // OFA-MbV3 with random weights is ill-conditioned in f32 (activations reach ~10⁴ through
         // squeeze-excite and hard-swish): ONNX Runtime itself differs from the interpreter by
         // 7.7e-3 (relative to the largest score) on such a subnet. Elsewhere 1e-4.

@@ -6,17 +6,12 @@
 
 mod common;
 
-use common::{fails, json, ok};
+use common::{fails, json, ok, rel_err};
 use nasc::costmodel::Model;
 use nasc::ir::interp::{run, RunOptions};
 use nasc::ir::rewrite::Limits;
 use nasc::ir::{spaces, Op, Tensor, Weights};
 use rand::SeedableRng;
-
-fn rel(a: &[f32], b: &[f32]) -> f32 {
-    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-    a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
-}
 
 #[test]
 fn random_subnets_of_every_space_keep_their_outputs_and_get_no_slower() {
@@ -35,7 +30,7 @@ fn random_subnets_of_every_space_keep_their_outputs_and_get_no_slower() {
             let opts = RunOptions { disable_exits: true, ..Default::default() };
             let a = run(&g, &w, &x, &opts).unwrap();
             let b = run(&r.graph, r.weights.as_ref().unwrap(), &x, &opts).unwrap();
-            let e = rel(&b.output.data, &a.output.data);
+            let e = rel_err(&b.output.data, &a.output.data);
             // OFA-MbV3 with random weights is ill-conditioned in f32 (see tests/cross.rs):
             // folding a norm into a convolution changes rounding enough to show.
             let tol = if name.starts_with("ofa") { 5e-3 } else { 1e-4 };
@@ -85,7 +80,7 @@ fn degenerate_cells_lose_their_bodies() {
     let x = Tensor::from_fn(&shape, |i| (i as f32 * 0.37).sin());
     let a = run(&g, &w, &x, &RunOptions::default()).unwrap();
     let b = run(&r.graph, r.weights.as_ref().unwrap(), &x, &RunOptions::default()).unwrap();
-    assert!(rel(&b.output.data, &a.output.data) < 1e-5);
+    assert!(rel_err(&b.output.data, &a.output.data) < 1e-5);
 }
 
 #[test]
@@ -149,7 +144,7 @@ fn optimize_command_writes_graph_weights_and_report() {
     assert_eq!(a["exit_index"], b["exit_index"]);
     let va: Vec<f32> = a["output"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
     let vb: Vec<f32> = b["output"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
-    assert!(rel(&vb, &va) < 1e-4);
+    assert!(rel_err(&vb, &va) < 1e-4);
     // nasc cost --optimize prices the rewritten graph.
     let plain =
         json(&ok(&["cost", "-t", "cortex-a72", "--space", "ee-mbv2:cifar10", "--arch", &arch, "--json", "--summary"]));

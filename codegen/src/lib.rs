@@ -33,7 +33,7 @@ use inkwell::execution_engine::JitFunction;
 use inkwell::module::{Linkage, Module};
 use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple};
-use inkwell::types::FloatType;
+use inkwell::types::{BasicType, FloatType};
 use inkwell::values::{BasicValue, FloatValue, FunctionValue, IntValue, PointerValue};
 use inkwell::{FloatPredicate, IntPredicate, OptimizationLevel};
 use nasc_ir::op::{Activation, ExitRule, GateDecision, Op};
@@ -362,16 +362,21 @@ impl<'ctx> Emitter<'_, 'ctx> {
         Ok(f)
     }
 
-    /// A stack slot for one f32, in the function's entry block (where SROA promotes it to a
-    /// register; an alloca inside a loop would grow the stack every iteration).
-    fn slot(&self) -> Result<PointerValue<'ctx>> {
+    /// A stack slot of type `ty` in the function's entry block (where SROA promotes scalars and
+    /// vectors to registers; an alloca inside a loop would grow the stack every iteration).
+    fn entry_alloca(&self, ty: impl BasicType<'ctx>, name: &str) -> Result<PointerValue<'ctx>> {
         let entry = self.func.get_first_basic_block().ok_or_else(|| CodegenError("no entry block".into()))?;
         let tb = self.ctx.create_builder();
         match entry.get_first_instruction() {
             Some(i) => tb.position_before(&i),
             None => tb.position_at_end(entry),
         }
-        tb.build_alloca(self.f32t, "acc").map_err(cg)
+        tb.build_alloca(ty, name).map_err(cg)
+    }
+
+    /// A stack slot for one f32 (see [`Emitter::entry_alloca`]).
+    fn slot(&self) -> Result<PointerValue<'ctx>> {
+        self.entry_alloca(self.f32t, "acc")
     }
 
     /// `a·b + c`, which LLVM may contract into one fused multiply-add.
@@ -763,16 +768,7 @@ fn pointwise_tiled<'ctx>(
         Ok(())
     };
     // Accumulator slots in the entry block (promoted to registers by SROA).
-    let entry = e.func.get_first_basic_block().ok_or_else(|| CodegenError("no entry block".into()))?;
-    let tb = e.ctx.create_builder();
-    match entry.get_first_instruction() {
-        Some(i) => tb.position_before(&i),
-        None => tb.position_at_end(entry),
-    }
-    let mut acc = Vec::new();
-    for _ in 0..TILE_OC * 2 {
-        acc.push(tb.build_alloca(vt, "acc").map_err(cg)?);
-    }
+    let acc: Vec<PointerValue<'ctx>> = (0..TILE_OC * 2).map(|_| e.entry_alloca(vt, "acc")).collect::<Result<_>>()?;
     e.lp(s.n * s.cout / TILE_OC, &mut |blk| {
         let noc0 = e.mul(blk, TILE_OC)?;
         let oc0 = e.b.build_int_unsigned_rem(noc0, e.i64(s.cout), "oc").map_err(cg)?;
@@ -858,14 +854,7 @@ fn conv_windowed<'ctx>(
     let [pad_h, pad_w] = c.padding;
     let (sh, sw) = (h + 2 * pad_h, wd + 2 * pad_w);
     let plane = oh * ow;
-    // The scratch plane, in the entry block.
-    let entry = e.func.get_first_basic_block().ok_or_else(|| CodegenError("no entry block".into()))?;
-    let tb = e.ctx.create_builder();
-    match entry.get_first_instruction() {
-        Some(i) => tb.position_before(&i),
-        None => tb.position_at_end(entry),
-    }
-    let scratch = tb.build_alloca(e.f32t.array_type((sh * sw) as u32), "pad").map_err(cg)?;
+    let scratch = e.entry_alloca(e.f32t.array_type((sh * sw) as u32), "pad")?;
     // Borders stay zero: only the interior is written below.
     e.lp(sh * sw, &mut |i| e.store(scratch, i, e.f(0.0)))?;
     e.lp(n * cout, &mut |noc| {
@@ -1532,6 +1521,15 @@ fn archive(member: &str, obj: &[u8], symbols: &[String]) -> Vec<u8> {
     out
 }
 
+/// Writes `dir/file` through a temporary name and a rename: no half-written artifact.
+fn write_file(dir: &Path, file: &str, bytes: &[u8]) -> Result<std::path::PathBuf> {
+    let path = dir.join(file);
+    let tmp = dir.join(format!(".{file}.tmp"));
+    std::fs::write(&tmp, bytes).map_err(|e| CodegenError(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, &path).map_err(|e| CodegenError(format!("{}: {e}", path.display())))?;
+    Ok(path)
+}
+
 /// What [`emit`] wrote, and how long each phase took.
 #[derive(Clone, Debug)]
 pub struct Emitted {
@@ -1651,20 +1649,11 @@ pub fn emit(
             }
         };
         let file = if *w == Emit::StaticLib { format!("lib{name}.a") } else { format!("{name}.{ext}") };
-        let path = dir.join(file);
-        // Written to a temporary name and renamed: no half-written artifact.
-        let tmp = dir.join(format!(".{name}.{ext}.tmp"));
-        std::fs::write(&tmp, bytes).map_err(|e| CodegenError(format!("{}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, &path).map_err(|e| CodegenError(format!("{}: {e}", path.display())))?;
-        files.push(path);
+        files.push(write_file(dir, &file, &bytes)?);
     }
     if external_weights {
-        let path = dir.join(format!("{name}.weights"));
-        let tmp = dir.join(format!(".{name}.weights.tmp"));
         let bytes: Vec<u8> = blob.iter().flat_map(|v| v.to_le_bytes()).collect();
-        std::fs::write(&tmp, bytes).map_err(|e| CodegenError(format!("{}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, &path).map_err(|e| CodegenError(format!("{}: {e}", path.display())))?;
-        files.push(path);
+        files.push(write_file(dir, &format!("{name}.weights"), &bytes)?);
     }
     let t3 = std::time::Instant::now();
     Ok(Emitted {

@@ -185,19 +185,7 @@ pub fn tree_cost(eg: &EGraph, roots: &[Id], choice: &HashMap<Id, ENode>) -> f64 
 
 /// The DAG cost of a selection from `roots`: each reachable class once.
 pub fn dag_cost(eg: &EGraph, roots: &[Id], choice: &HashMap<Id, ENode>) -> f64 {
-    let mut seen = std::collections::HashSet::new();
-    let mut stack: Vec<Id> = roots.iter().map(|&r| eg.find(r)).collect();
-    let mut total = 0.0;
-    while let Some(c) = stack.pop() {
-        if !seen.insert(c) {
-            continue;
-        }
-        if let Some(n) = choice.get(&c) {
-            total += node_cost(eg, c, n);
-            stack.extend(n.children.iter().map(|&k| eg.find(k)));
-        }
-    }
-    total
+    reachable(eg, roots, choice).into_iter().filter_map(|c| choice.get(&c).map(|n| node_cost(eg, c, n))).sum()
 }
 
 /// egg's tree-cost extractor over the same per-node costs (what nasc does not use).
