@@ -384,6 +384,36 @@ impl Model {
         Cost { latency_s: latency, energy_j: energy, on_host: false, terms }
     }
 
+    /// Whether the target itself runs this kernel (always on a CPU; an NPU's supported ops and
+    /// kernel sizes). What it does not run falls back to its host.
+    pub fn runs_on_target(&self, k: &Kernel) -> bool {
+        match self.target.npu() {
+            Some(n) => k.class == Class::Free || Self::npu_supports(n, k),
+            None => true,
+        }
+    }
+
+    /// A kernel placed on an NPU's host CPU: the host's own cost (`None` on a CPU target, which
+    /// runs everything itself). Transfers are priced separately ([`Model::transfer`]).
+    pub fn host_kernel(&self, k: &Kernel) -> Option<Cost> {
+        let host = self.host.as_ref()?;
+        let mut c = host.kernel(k);
+        c.on_host = true;
+        Some(self.calibrated(c.all_in(term::HOST)))
+    }
+
+    /// Moving `elems` activations over an NPU's link (`to_host`: including the hand-off to the
+    /// host, one round trip); zero on a CPU target.
+    pub fn transfer(&self, elems: u64, to_host: bool) -> Cost {
+        let (Some(n), Some(host)) = (self.target.npu(), self.host.as_ref()) else { return Cost::default() };
+        let moved = host.bytes_per_element() * elems as f64;
+        let t = moved / (n.link_gbs * 1e9) + if to_host { n.round_trip_us * 1e-6 } else { 0.0 };
+        let mut c =
+            Cost::with_term(t, moved * self.target.dram.pj_per_byte * 1e-12 + self.static_energy(t), term::HOST);
+        c.on_host = true;
+        self.calibrated(c)
+    }
+
     /// Cost of an exit decision (the scores go to the decision maker and the answer back).
     pub fn exit_decision(&self, k: &Kernel) -> Cost {
         match self.target.npu() {

@@ -198,6 +198,9 @@ pub fn fuse(graph: &Graph, shapes: &[Shape]) -> (Vec<Kernel>, Vec<usize>) {
                 }
                 let next = consumers[last.index()][0];
                 let op = &graph.node(next).op;
+                if graph.node(next).device != node.device {
+                    break;
+                }
                 let fuse_bn = matches!(op, Op::BatchNorm(_)) && !seen_bn && !seen_act;
                 let fuse_act = op.as_activation().is_some() && !seen_act;
                 if !(fuse_bn || fuse_act) {
@@ -242,7 +245,18 @@ pub fn fuse(graph: &Graph, shapes: &[Shape]) -> (Vec<Kernel>, Vec<usize>) {
             Class::ExitDecision => 3 * numel(out) as u64,
             _ => (nodes.len() as u64 - 1) * numel(&shapes[last.index()]) as u64,
         };
-        let ops = nodes.iter().map(|&x| graph.node(x).op.name()).collect::<Vec<_>>().join("+");
+        // A conv or dense carrying its activation (after rewriting) names it too: an NPU runs
+        // the kernel only if it runs that activation.
+        let fused_act = match &node.op {
+            Op::Conv2d(c) => c.act,
+            Op::Dense(d) => d.act,
+            _ => None,
+        };
+        let ops = std::iter::once(node.op.name())
+            .chain(fused_act.map(|a| a.name()))
+            .chain(nodes[1..].iter().map(|&x| graph.node(x).op.name()))
+            .collect::<Vec<_>>()
+            .join("+");
         let k = kernels.len();
         for &x in &nodes {
             owner[x.index()] = k;

@@ -6,10 +6,11 @@ use std::sync::Mutex;
 
 use nasc_ir::op::{Input, Op};
 use nasc_ir::rewrite::NodeCost;
+use nasc_ir::shape::numel;
 use nasc_ir::{Graph, Shape};
 
 use crate::analytic::Model;
-use crate::kernel::{fuse, Class};
+use crate::kernel::{fuse, Class, Kernel};
 
 /// A target's analytic model pricing single ops for extraction, in milliseconds.
 pub struct OpCost {
@@ -23,40 +24,64 @@ impl OpCost {
         OpCost { model, cache: Mutex::new(HashMap::new()) }
     }
 
-    fn price(&self, op: &Op, inputs: &[&Shape]) -> f64 {
+    /// The kernels `op` forms on its own over inputs of these shapes.
+    fn kernels(op: &Op, inputs: &[&Shape]) -> Vec<Kernel> {
         let mut g = Graph::new("op");
         let mut ins = Vec::new();
         for (k, s) in inputs.iter().enumerate() {
             match g.add(format!("in{k}"), Op::Input(Input { shape: s.to_vec() }), &[]) {
                 Ok(id) => ins.push(id),
-                Err(_) => return 0.0,
+                Err(_) => return Vec::new(),
             }
         }
         if g.add("op", op.clone(), &ins).is_err() {
+            return Vec::new();
+        }
+        let Ok(shapes) = g.infer_shapes() else { return Vec::new() };
+        let (kernels, _) = fuse(&g, &shapes);
+        kernels.into_iter().filter(|k| !matches!(g.node(k.anchor).op, Op::Input(_)) && k.class != Class::Free).collect()
+    }
+
+    /// `op`'s latency on the target (`host` false) or on an NPU's host, cached.
+    fn cached(&self, op: &Op, inputs: &[&Shape], host: bool) -> f64 {
+        // Sinks, gates and choices cost the same in every equivalent graph.
+        if matches!(op, Op::Input(_) | Op::Output | Op::Exit(_) | Op::Gate(_) | Op::Choice(_)) {
             return 0.0;
         }
-        let Ok(shapes) = g.infer_shapes() else { return 0.0 };
-        let (kernels, _) = fuse(&g, &shapes);
-        kernels
+        let key = format!("{}|{inputs:?}|{host}", serde_json::to_string(op).unwrap_or_default());
+        if let Some(&c) = self.cache.lock().expect("cache lock").get(&key) {
+            return c;
+        }
+        let c = Self::kernels(op, inputs)
             .iter()
-            .filter(|k| !matches!(g.node(k.anchor).op, Op::Input(_)) && k.class != Class::Free)
-            .map(|k| self.model.kernel(k).latency_s * 1e3)
-            .sum()
+            .map(|k| match self.model.host_kernel(k).filter(|_| host) {
+                Some(h) => h.latency_s * 1e3,
+                None => self.model.kernel(k).latency_s * 1e3,
+            })
+            .sum();
+        self.cache.lock().expect("cache lock").insert(key, c);
+        c
     }
 }
 
 impl NodeCost for OpCost {
     fn cost(&self, op: &Op, inputs: &[&Shape], _output: &Shape) -> f64 {
-        // Sinks, gates and choices cost the same in every equivalent graph.
-        if matches!(op, Op::Input(_) | Op::Output | Op::Exit(_) | Op::Gate(_) | Op::Choice(_)) {
-            return 0.0;
-        }
-        let key = format!("{}|{inputs:?}", serde_json::to_string(op).unwrap_or_default());
-        if let Some(&c) = self.cache.lock().expect("cache lock").get(&key) {
-            return c;
-        }
-        let c = self.price(op, inputs);
-        self.cache.lock().expect("cache lock").insert(key, c);
-        c
+        self.cached(op, inputs, false)
+    }
+
+    fn has_host(&self) -> bool {
+        self.model.host.is_some()
+    }
+
+    fn supports(&self, op: &Op, inputs: &[&Shape], _output: &Shape) -> bool {
+        Self::kernels(op, inputs).iter().all(|k| self.model.runs_on_target(k))
+    }
+
+    fn host_cost(&self, op: &Op, inputs: &[&Shape], _output: &Shape) -> f64 {
+        self.cached(op, inputs, true)
+    }
+
+    fn transfer_cost(&self, shape: &Shape, to_host: bool) -> f64 {
+        self.model.transfer(numel(shape) as u64, to_host).latency_s * 1e3
     }
 }

@@ -3,7 +3,7 @@
 
 use nasc_ir::op::{GateDecision, Op};
 use nasc_ir::shape::numel;
-use nasc_ir::{Graph, Result};
+use nasc_ir::{Device, Graph, Result};
 
 use crate::analytic::{Cost, Model};
 use crate::kernel::{fuse, Class, Kernel};
@@ -100,7 +100,7 @@ pub fn cost(graph: &Graph, model: &Model) -> Result<Report> {
     let shapes = graph.validate()?;
     let (kernels, owner) = fuse(graph, &shapes);
     let bpe = model.bytes_per_element();
-    let costs: Vec<Cost> = kernels.iter().map(|k| price(graph, model, k)).collect();
+    let costs = prices(graph, model, &kernels, &owner, &shapes);
     let sum = |mask: &dyn Fn(usize) -> bool| -> (f64, f64, u64) {
         kernels
             .iter()
@@ -242,6 +242,7 @@ pub fn run_cost(graph: &Graph, model: &Model, exit: Option<usize>, gates_open: O
         Some(k) if k < exits.len() => exits[..=k].to_vec(),
         _ => graph.node_ids().collect(),
     };
+    let costs = prices(graph, model, &kernels, &owner, &shapes);
     let mut run = vec![false; kernels.len()];
     for (i, &b) in graph.ancestors_mask(&targets).iter().enumerate() {
         if b {
@@ -260,15 +261,53 @@ pub fn run_cost(graph: &Graph, model: &Model, exit: Option<usize>, gates_open: O
         }
     }
     let (mut l, mut e) = (0.0, 0.0);
-    for (k, kern) in kernels.iter().enumerate() {
+    for (k, c) in costs.iter().enumerate() {
         if !run[k] {
             continue;
         }
-        let c = price(graph, model, kern);
         l += c.latency_s;
         e += c.energy_j;
     }
     Ok((l * 1e3, e * 1e3))
+}
+
+/// Every kernel's cost in its graph. On an NPU target, a kernel whose anchor the graph places
+/// on the host (placement rewriting) runs there, and pays for the values crossing the link:
+/// each target value it is the first host kernel to read goes to the host (with the hand-off),
+/// and its output goes back when a kernel on the target (or a sink) reads it.
+fn prices(graph: &Graph, model: &Model, kernels: &[Kernel], owner: &[usize], shapes: &[Vec<usize>]) -> Vec<Cost> {
+    let on_host: Vec<bool> = kernels
+        .iter()
+        .map(|k| model.host.is_some() && graph.node(k.anchor).device == Device::Host && k.class != Class::ExitDecision)
+        .collect();
+    let mut sent = vec![false; graph.len()];
+    kernels
+        .iter()
+        .enumerate()
+        .map(|(ki, k)| {
+            if !on_host[ki] {
+                return price(graph, model, k);
+            }
+            let mut c = match model.host_kernel(k) {
+                Some(h) => h,
+                None => return price(graph, model, k),
+            };
+            for &x in &k.nodes {
+                for &i in graph.inputs(x) {
+                    if owner[i.index()] != ki && !on_host[owner[i.index()]] && !sent[i.index()] {
+                        sent[i.index()] = true;
+                        c = c + model.transfer(numel(&shapes[i.index()]) as u64, true);
+                    }
+                }
+            }
+            let last = *k.nodes.last().expect("a kernel has a node");
+            if graph.consumers(last).iter().any(|u| !on_host[owner[u.index()]]) {
+                c = c + model.transfer(numel(&shapes[last.index()]) as u64, false);
+            }
+            c.on_host = true;
+            c
+        })
+        .collect()
 }
 
 /// A kernel's cost in its graph: exit decisions priced as such, and a logit gate's decision a

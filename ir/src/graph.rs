@@ -16,13 +16,35 @@ use crate::shape::{infer_op_shape, Shape};
 /// Index of a node in a [`Graph`].
 pub type NodeId = NodeIndex;
 
-/// A node: a unique name and an op.
+/// A node: a unique name, an op and where it runs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     /// Unique name, e.g. `cell3.edge2-1.conv`.
     pub name: String,
     /// The operator with its attributes.
     pub op: Op,
+    /// Where it runs (placement; the interpreter and the compiler ignore it).
+    pub device: Device,
+}
+
+/// Where a node runs on a target with an accelerator: on the target itself (the NPU's array
+/// when it supports the op, else its host as a fallback the cost model prices) or forced onto
+/// the NPU's host CPU, as placement rewriting decides. CPU targets run everything themselves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// The target (the default).
+    #[default]
+    Target,
+    /// The NPU's host CPU; values crossing to or from the target pay the link.
+    Host,
+}
+
+impl Device {
+    /// Whether this is the default placement (omitted from the JSON form).
+    pub fn is_target(&self) -> bool {
+        *self == Device::Target
+    }
 }
 
 /// An architecture parameter: a named decision with labelled options.
@@ -117,7 +139,7 @@ impl Graph {
                 ));
             }
         }
-        let id = self.graph.add_node(Node { name: name.clone(), op });
+        let id = self.graph.add_node(Node { name: name.clone(), op, device: Device::Target });
         for (port, &i) in inputs.iter().enumerate() {
             self.graph.add_edge(i, id, port);
         }

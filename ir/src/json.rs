@@ -17,6 +17,9 @@
 //! }
 //! ```
 //!
+//! A node that placement rewriting moved onto an NPU's host CPU says `"device": "host"`
+//! (absent = `"target"`, the default).
+//!
 //! Nodes are listed in topological order: an input must be defined before the node using it.
 //! `params` and `meta` are omitted when empty, `inputs` when there are none, `attrs` for ops
 //! without attributes, and attribute fields equal to their defaults (stride 1, padding 0,
@@ -30,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{IrError, Result};
-use crate::graph::{ArchParam, Graph};
+use crate::graph::{ArchParam, Device, Graph};
 use crate::op::Op;
 
 /// The `format` value of graph files.
@@ -60,6 +63,8 @@ struct NodeJson {
     inputs: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     attrs: Option<Value>,
+    #[serde(default, skip_serializing_if = "Device::is_target")]
+    device: Device,
 }
 
 fn op_to_parts(op: &Op) -> (String, Option<Value>) {
@@ -101,6 +106,7 @@ impl Graph {
                     op,
                     inputs: self.inputs(id).iter().map(|&i| self.node(i).name.clone()).collect(),
                     attrs,
+                    device: n.device,
                 }
             })
             .collect();
@@ -146,7 +152,8 @@ impl Graph {
                 })?;
                 ids.push(id);
             }
-            graph.add(n.name, op, &ids)?;
+            let id = graph.add(n.name, op, &ids)?;
+            graph.node_mut(id).device = n.device;
         }
         graph.validate_structure()?;
         Ok(graph)

@@ -37,6 +37,18 @@ fn good_graph_parses_and_prints_canonically() {
 }
 
 #[test]
+fn placement_round_trips_and_bad_devices_are_rejected() {
+    let placed = GOOD.replace(r#""op": "relu", "inputs": ["c"]"#, r#""op": "relu", "inputs": ["c"], "device": "host""#);
+    let g = Graph::from_json(&placed).unwrap();
+    assert_eq!(g.node(g.find("r").unwrap()).device, nasc_ir::Device::Host);
+    assert_eq!(g.node(g.find("c").unwrap()).device, nasc_ir::Device::Target);
+    assert_eq!(Graph::from_json(&g.to_json()).unwrap(), g);
+    assert!(g.to_json().contains(r#""device": "host""#) && !g.to_json().contains(r#""device": "target""#));
+    let msg = err(&placed.replace(r#""device": "host""#, r#""device": "gpu""#));
+    assert!(msg.contains("unknown variant `gpu`") && msg.contains("line"), "{msg}");
+}
+
+#[test]
 fn malformed_json_names_line_and_column() {
     let msg =
         err("{\n  \"format\": \"nasc-graph\",\n  \"version\": 1,\n  \"name\": \"x\",\n  \"nodes\": [ {\"name\": }\n]}");

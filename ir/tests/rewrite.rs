@@ -6,8 +6,10 @@
 use egg::{Id, Runner};
 use nasc_ir::interp::{run, RunOptions};
 use nasc_ir::op::{Activation, BatchNorm, Concat, Conv2d, Dense, Groups, Input, Pool, SliceChannels};
+use nasc_ir::rewrite::lang::Place;
 use nasc_ir::rewrite::rules::{self, add_term, Rule, Term};
 use nasc_ir::rewrite::{convert, extract, optimize_with, EGraph, ENode, Limits, NoCost, NodeCost, Shapes, WRef};
+use nasc_ir::Device;
 use nasc_ir::{Graph, NodeId, Op, Shape, Tensor, Weights};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -48,7 +50,7 @@ fn class_of(eg: &mut EGraph, g: &Graph, name: &str) -> Id {
 }
 
 fn assert_equal(eg: &mut EGraph, a: Id, goal: &Term, what: &str) {
-    let b = add_term(eg, goal);
+    let b = add_term(eg, goal, Place::Target);
     eg.rebuild();
     assert_eq!(eg.find(a), eg.find(b), "{what}: the goal is not proved equal to the start");
 }
@@ -232,7 +234,7 @@ fn dag_extraction_counts_a_shared_value_once_and_tree_extraction_does_not() {
     let cheap = |n: &str| Term::Node(Op::Conv2d(conv(4, 1)), Some(WRef::Node(n.into())), vec![Term::Class(xc)]);
     // Both sides produce [1, 8, 4, 4]: pad the 4-channel convs' sum back with a concat.
     let unshared = Term::Node(Op::Concat(Concat { axis: 1 }), None, vec![cheap("p"), cheap("q")]);
-    let u = add_term(&mut eg, &unshared);
+    let u = add_term(&mut eg, &unshared, Place::Target);
     eg.union(sc, u);
     eg.rebuild();
     let dag = extract::greedy_dag(&eg, &roots);
@@ -261,6 +263,101 @@ impl NodeCost for PreferRewritten {
             _ => 1.0,
         }
     }
+}
+
+/// A toy NPU: every op costs 1 on the array and 1.5 on the host, sigmoid runs only on the
+/// host, and a value crossing the link costs 2 either way.
+struct ToyNpu;
+impl NodeCost for ToyNpu {
+    fn cost(&self, op: &Op, _: &[&Shape], _: &Shape) -> f64 {
+        if matches!(op, Op::Input(_) | Op::Output) {
+            0.0
+        } else {
+            1.0
+        }
+    }
+    fn has_host(&self) -> bool {
+        true
+    }
+    fn supports(&self, op: &Op, _: &[&Shape], _: &Shape) -> bool {
+        !matches!(op, Op::Sigmoid)
+    }
+    fn host_cost(&self, op: &Op, ins: &[&Shape], out: &Shape) -> f64 {
+        1.5 * self.cost(op, ins, out)
+    }
+    fn transfer_cost(&self, _: &Shape, _: bool) -> f64 {
+        2.0
+    }
+}
+
+/// x → conv a → sigmoid → conv b → sigmoid → out, on the toy NPU.
+fn host_sandwich() -> Graph {
+    let mut g = Graph::new("t");
+    let x = input(&mut g, &[1, 2, 4, 4]);
+    let a = g.add("a", Op::Conv2d(conv(2, 1)), &[x]).unwrap();
+    let s = g.add("s", Op::Sigmoid, &[a]).unwrap();
+    let b = g.add("b", Op::Conv2d(conv(2, 1)), &[s]).unwrap();
+    let s2 = g.add("s2", Op::Sigmoid, &[b]).unwrap();
+    g.add("out", Op::Output, &[s2]).unwrap();
+    g
+}
+
+#[test]
+fn placement_start_goal() {
+    let g = host_sandwich();
+    let (eg, roots) = convert::to_egraph(&g, Box::new(ToyNpu)).unwrap();
+    let runner: Runner<ENode, Shapes, ()> = Runner::new(Shapes { cost: Box::new(NoCost) })
+        .with_egraph(eg)
+        .with_iter_limit(20)
+        .run(&rules::rewrites(rules::PLACEMENT));
+    let mut eg = runner.egraph;
+    // The sigmoids start on the host, everything else on the target.
+    let a = eg.add(ENode::new(
+        Op::Conv2d(conv(2, 1)),
+        Some(WRef::Node("a".into())),
+        None,
+        vec![eg
+            .lookup(ENode::new(Op::Input(Input { shape: vec![1, 2, 4, 4] }), None, Some("x".into()), vec![]))
+            .unwrap()],
+    ));
+    let a_host = eg.add(ENode::transfer(Place::ToHost, a));
+    let s = eg.add(ENode::placed(Op::Sigmoid, None, None, Place::Host, vec![a_host]));
+    let s_target = eg.add(ENode::transfer(Place::ToTarget, s));
+    let b = eg.add(ENode::new(Op::Conv2d(conv(2, 1)), Some(WRef::Node("b".into())), None, vec![s_target]));
+    eg.rebuild();
+    // Goal: b on the host reads the sigmoid there, without a round trip through the target.
+    let goal = Term::Placed(
+        Op::Identity,
+        None,
+        Place::ToTarget,
+        vec![Term::Placed(Op::Conv2d(conv(2, 1)), Some(WRef::Node("b".into())), Place::Host, vec![Term::Class(s)])],
+    );
+    assert_equal(&mut eg, b, &goal, "b on the host");
+    // And back: to-host(to-target(s)) is s itself.
+    let round = Term::Placed(Op::Identity, None, Place::ToHost, vec![Term::Class(s_target)]);
+    assert_equal(&mut eg, s, &round, "cancel");
+    // Extraction moves b next to its neighbours: 1 (a) + 2 + 1.5 (s) + 1.5 (b) + 1.5 (s2) + 2
+    // = 9.5 against 13 with b on the target (two more crossings).
+    let roots: Vec<Id> = roots.iter().map(|&r| eg.find(r)).collect();
+    let sel = extract::greedy_dag(&eg, &roots);
+    assert!((sel.cost - 9.5).abs() < 1e-3, "extracted cost {}", sel.cost);
+}
+
+#[test]
+fn placement_is_extracted_onto_graph_nodes() {
+    let g = host_sandwich();
+    let w = Weights::random(&g, 1).unwrap();
+    let (out, _, rep) = optimize_with(&g, Some(&w), Box::new(ToyNpu), &Limits::default(), rules::PLACEMENT).unwrap();
+    let dev = |n: &str| out.node(out.find(n).unwrap()).device;
+    assert_eq!((dev("a"), dev("b")), (Device::Target, Device::Host));
+    let sigmoids: Vec<Device> =
+        out.node_ids().filter(|&i| matches!(out.node(i).op, Op::Sigmoid)).map(|i| out.node(i).device).collect();
+    assert_eq!(sigmoids, vec![Device::Host; 2]);
+    assert!((rep.cost_before - 13.0).abs() < 1e-3 && (rep.cost_after - 9.5).abs() < 1e-3, "{rep:?}");
+    // The JSON form keeps the placement.
+    let back = Graph::from_json(&out.to_json()).unwrap();
+    assert_eq!(back, out);
+    assert!(out.to_json().contains("\"device\": \"host\""));
 }
 
 fn rel(a: &[f32], b: &[f32]) -> f32 {
@@ -420,6 +517,31 @@ proptest! {
         let s2 = g.add("s2", Op::SliceChannels(SliceChannels { start: 0, end: b - a }), &[s1]).unwrap();
         g.add("out", Op::Output, &[s2]).unwrap();
         check_sound(&g, rules::CONCAT_SPLIT, Box::new(NoCost), seed)?;
+    }
+
+    #[test]
+    fn placement_is_sound(seed in any::<u64>(), len in 2usize..6) {
+        // A chain of convolutions and activations with a host-only sigmoid somewhere inside,
+        // a residual add around it; on the toy NPU.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let (c, h) = (rng.gen_range(1..=4), rng.gen_range(2..=6));
+        let mut g = Graph::new("t");
+        let x = input(&mut g, &[1, c, h, h]);
+        let mut y = x;
+        let at = rng.gen_range(0..len);
+        for i in 0..len {
+            let op = if i == at {
+                Op::Sigmoid
+            } else if rng.gen_bool(0.5) {
+                Op::Conv2d(Conv2d::new(c, [1, 3][rng.gen_range(0..2)], 1).with_bias())
+            } else {
+                ACTS[rng.gen_range(0..ACTS.len())].clone()
+            };
+            y = g.add(format!("n{i}"), op, &[y]).unwrap();
+        }
+        let s = g.add("sum", Op::Add, &[x, y]).unwrap();
+        g.add("out", Op::Output, &[s]).unwrap();
+        check_sound(&g, rules::PLACEMENT, Box::new(ToyNpu), seed)?;
     }
 }
 

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use egg::Id;
 
-use super::lang::{EGraph, ENode, NodeCost, Shapes, WRef};
+use super::lang::{node_shape, EGraph, ENode, NodeCost, Place, Shapes, WRef};
 use crate::error::{IrError, Result};
-use crate::graph::{Graph, NodeId};
+use crate::graph::{Device, Graph, NodeId};
 use crate::op::Op;
 use crate::tensor::Tensor;
 use crate::weights::Weights;
@@ -37,17 +37,53 @@ pub fn to_egraph(g: &Graph, cost: Box<dyn NodeCost>) -> Result<(EGraph, Vec<Id>)
 }
 
 /// Adds a graph's nodes to an e-graph (sharing whatever is already there); returns its roots.
+///
+/// On a target with a host (an NPU), a node goes to the host when the graph places it there
+/// or the target does not run it; a value crossing between the two goes through a transfer
+/// node. Inputs and sinks stay on the target.
 pub fn add_graph(eg: &mut EGraph, g: &Graph) -> Result<Vec<Id>> {
     g.validate_structure()?;
+    let has_host = eg.analysis.cost.has_host();
     let mut ids: Vec<Id> = Vec::with_capacity(g.len());
+    let mut at: Vec<Place> = Vec::with_capacity(g.len());
     let mut roots = Vec::new();
     for id in g.node_ids() {
         let n = g.node(id);
-        let children: Vec<Id> = g.inputs(id).iter().map(|i| ids[i.index()]).collect();
+        let inputs = g.inputs(id);
+        let place = if !has_host || named(&n.op) || inputs.is_empty() {
+            Place::Target
+        } else if n.device == Device::Host {
+            Place::Host
+        } else {
+            let ins: Vec<Option<crate::shape::Shape>> =
+                inputs.iter().map(|i| eg[ids[i.index()]].data.shape.clone()).collect();
+            let supported = match (node_shape(&n.op, &ins), ins.iter().map(Option::as_ref).collect::<Option<Vec<_>>>())
+            {
+                (Some(out), Some(ins)) => eg.analysis.cost.supports(&n.op, &ins, &out),
+                _ => true,
+            };
+            if supported {
+                Place::Target
+            } else {
+                Place::Host
+            }
+        };
+        let children: Vec<Id> = inputs
+            .iter()
+            .map(|i| {
+                let c = ids[i.index()];
+                match (at[i.index()], place) {
+                    (Place::Target, Place::Host) => eg.add(ENode::transfer(Place::ToHost, c)),
+                    (Place::Host, Place::Target) => eg.add(ENode::transfer(Place::ToTarget, c)),
+                    _ => c,
+                }
+            })
+            .collect();
         let w = weighted(&n.op).then(|| WRef::Node(n.name.clone()));
         let name = named(&n.op).then(|| n.name.clone());
-        let e = eg.add(ENode::new(n.op.clone(), w, name, children));
+        let e = eg.add(ENode::placed(n.op.clone(), w, name, place, children));
         ids.push(e);
+        at.push(place);
         if n.op.is_sink() {
             roots.push(e);
         }
@@ -99,6 +135,12 @@ fn build(
         return Err(err("extraction: the selection has a cycle"));
     }
     let node = choice.get(&class).ok_or_else(|| err(format!("extraction chose nothing for e-class {class}")))?;
+    if node.place.is_transfer() {
+        // The graph carries placement on its nodes; a transfer is where they differ.
+        let id = build(eg, eg.find(node.children[0]), choice, src, weights, g, out_w, made, used, fresh, depth + 1)?;
+        made.insert(class, id);
+        return Ok(id);
+    }
     let mut inputs = Vec::with_capacity(node.children.len());
     for &c in &node.children {
         inputs.push(build(eg, eg.find(c), choice, src, weights, g, out_w, made, used, fresh, depth + 1)?);
@@ -132,6 +174,9 @@ fn build(
     };
     used.insert(name.clone());
     let id = g.add(name.clone(), node.op.clone(), &inputs)?;
+    if node.place == Place::Host {
+        g.node_mut(id).device = Device::Host;
+    }
     if let (Some(w), Some(src_w), Some(wref)) = (out_w.as_mut(), weights, &node.w) {
         let tensors = eval(wref, src, src_w)?;
         w.tensors.insert(name, tensors);

@@ -23,7 +23,7 @@ pub fn node_cost(eg: &EGraph, class: Id, n: &ENode) -> f64 {
     let ins: Option<Vec<&Shape>> = n.children.iter().map(|&c| eg[c].data.shape.as_ref()).collect();
     PER_NODE
         + match (ins, eg[class].data.shape.as_ref()) {
-            (Some(ins), Some(out)) => eg.analysis.cost.cost(&n.op, &ins, out),
+            (Some(ins), Some(out)) => eg.analysis.cost.cost_in(&n.op, n.place, &ins, out),
             _ => 0.0,
         }
 }

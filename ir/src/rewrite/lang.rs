@@ -36,8 +36,44 @@ pub enum WRef {
     Concat(Vec<WRef>),
 }
 
+/// Where an e-node's value is computed, on a target with an accelerator and a host CPU.
+///
+/// Every e-class lives in one place: a node on the host reads host classes, a node on the
+/// target reads target classes, and the two transfer nodes (an `identity` op with a
+/// `ToHost`/`ToTarget` place) move a value over the link. Placement rules add a node's twin on
+/// the other side; extraction pays for the transfers the chosen placement needs, each
+/// transferred value once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Place {
+    /// On the target (an NPU's array, or the CPU of a CPU target).
+    #[default]
+    Target,
+    /// On the NPU's host CPU.
+    Host,
+    /// A target value sent to the host.
+    ToHost,
+    /// A host value sent to the target.
+    ToTarget,
+}
+
+impl Place {
+    /// Whether this is a transfer node.
+    pub fn is_transfer(self) -> bool {
+        matches!(self, Place::ToHost | Place::ToTarget)
+    }
+
+    /// Where the node's value lives: its own place, or the transfer's destination.
+    pub fn location(self) -> Place {
+        match self {
+            Place::Target | Place::ToTarget => Place::Target,
+            Place::Host | Place::ToHost => Place::Host,
+        }
+    }
+}
+
 /// An e-node: an op with its attributes, its weights' source, an optional name (kept for
-/// inputs, outputs, exits, gates and choices, whose names mean something) and its children.
+/// inputs, outputs, exits, gates and choices, whose names mean something), where it runs and
+/// its children.
 #[derive(Clone, Debug)]
 pub struct ENode {
     /// The op and its attributes.
@@ -46,18 +82,34 @@ pub struct ENode {
     pub w: Option<WRef>,
     /// The node's name when it must survive rewriting.
     pub name: Option<String>,
+    /// Where it runs.
+    pub place: Place,
     /// Input e-classes in port order.
     pub children: Vec<Id>,
-    /// Canonical text of (op, w, name): equality, hashing and order go through it.
+    /// Canonical text of (op, w, name, place): equality, hashing and order go through it.
     key: String,
 }
 
 impl ENode {
-    /// A node; `key` is derived.
+    /// A node on the target; `key` is derived.
     pub fn new(op: Op, w: Option<WRef>, name: Option<String>, children: Vec<Id>) -> ENode {
+        ENode::placed(op, w, name, Place::Target, children)
+    }
+
+    /// A node in `place`.
+    pub fn placed(op: Op, w: Option<WRef>, name: Option<String>, place: Place, children: Vec<Id>) -> ENode {
         let op_text = serde_json::to_string(&op).unwrap_or_else(|_| format!("{op:?}"));
-        let key = format!("{op_text}|{w:?}|{name:?}");
-        ENode { op, w, name, children, key }
+        let key = match place {
+            Place::Target => format!("{op_text}|{w:?}|{name:?}"),
+            p => format!("{op_text}|{w:?}|{name:?}|{p:?}"),
+        };
+        ENode { op, w, name, place, children, key }
+    }
+
+    /// A transfer of `value` to `place` (`ToHost` or `ToTarget`).
+    pub fn transfer(place: Place, value: Id) -> ENode {
+        debug_assert!(place.is_transfer());
+        ENode::placed(Op::Identity, None, None, place, vec![value])
     }
 
     /// The canonical key (op, attributes, weights, name).
@@ -112,8 +164,40 @@ impl Language for ENode {
 /// The cost of one op on a target, in milliseconds, given its input and output shapes —
 /// implemented by the cost model (`nasc_costmodel`), so `ir` never depends on it.
 pub trait NodeCost {
-    /// Latency of `op` alone (weights resident, inputs in memory).
+    /// Latency of `op` alone on the target (weights resident, inputs in memory).
     fn cost(&self, op: &Op, inputs: &[&Shape], output: &Shape) -> f64;
+
+    /// Whether the target has a host CPU that placement may move work to (NPU targets).
+    fn has_host(&self) -> bool {
+        false
+    }
+
+    /// Whether the target itself runs `op` (an NPU's supported ops and kernel sizes); what it
+    /// does not run starts on the host.
+    fn supports(&self, _op: &Op, _inputs: &[&Shape], _output: &Shape) -> bool {
+        true
+    }
+
+    /// Latency of `op` on its host CPU.
+    fn host_cost(&self, op: &Op, inputs: &[&Shape], output: &Shape) -> f64 {
+        self.cost(op, inputs, output)
+    }
+
+    /// Latency of moving a value of this shape over the link, `to_host` or back (a move to
+    /// the host includes the hand-off to the host CPU).
+    fn transfer_cost(&self, _shape: &Shape, _to_host: bool) -> f64 {
+        0.0
+    }
+
+    /// Latency of `op` in `place` (a transfer node: of its value).
+    fn cost_in(&self, op: &Op, place: Place, inputs: &[&Shape], output: &Shape) -> f64 {
+        match place {
+            Place::Target => self.cost(op, inputs, output),
+            Place::Host => self.host_cost(op, inputs, output),
+            Place::ToHost => self.transfer_cost(output, true),
+            Place::ToTarget => self.transfer_cost(output, false),
+        }
+    }
 }
 
 /// Zero everywhere: structural rewriting without a target.
@@ -174,7 +258,7 @@ impl egg::Analysis<ENode> for Shapes {
         let ins: Vec<Option<Shape>> = enode.children.iter().map(|&c| egraph[c].data.shape.clone()).collect();
         let shape = node_shape(&enode.op, &ins);
         let own = match (&shape, ins.iter().map(Option::as_ref).collect::<Option<Vec<&Shape>>>()) {
-            (Some(out), Some(ins)) => egraph.analysis.cost.cost(&enode.op, &ins, out),
+            (Some(out), Some(ins)) => egraph.analysis.cost.cost_in(&enode.op, enode.place, &ins, out),
             _ => 0.0,
         };
         let below = enode.children.iter().map(|&c| egraph[c].data.lower_bound).fold(0.0, f64::max);

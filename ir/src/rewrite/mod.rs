@@ -11,7 +11,8 @@
 //! Families: conv + batch-norm folding, activation fusion into conv/dense, identity and `zero`
 //! elimination (NAS-Bench-201's `none` edges and everything only they feed), kernel
 //! zero-padding (a k3 conv inside a k5 one), merging parallel convolutions that share an input
-//! (multi-pattern), and concat/split algebra. Placement rules for NPU targets are not here yet.
+//! (multi-pattern), and concat/split algebra. Placement (NPU targets): an op on the target or on its host CPU, with transfer nodes that
+//! extraction pays for (see [`lang::Place`]).
 
 pub mod convert;
 pub mod extract;
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 use egg::{BackoffScheduler, Runner, StopReason};
 use serde::Serialize;
 
-pub use lang::{ClassData, EGraph, ENode, NoCost, NodeCost, Shapes, WRef};
+pub use lang::{ClassData, EGraph, ENode, NoCost, NodeCost, Place, Shapes, WRef};
 
 use crate::error::Result;
 use crate::graph::Graph;

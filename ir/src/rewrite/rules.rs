@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use egg::{Id, Rewrite, SearchMatches, Subst, Symbol, Var};
 
-use super::lang::{EGraph, ENode, Shapes, WRef};
+use super::lang::{EGraph, ENode, Place, Shapes, WRef};
 use crate::op::{Activation, Conv2d, Groups, Op, SliceChannels};
 
 /// A term to add to the e-graph: an existing class or a new node over terms.
@@ -18,8 +18,10 @@ use crate::op::{Activation, Conv2d, Groups, Op, SliceChannels};
 pub enum Term {
     /// An existing e-class.
     Class(Id),
-    /// A new node.
+    /// A new node, in the place of the node the rule matched.
     Node(Op, Option<WRef>, Vec<Term>),
+    /// A new node in a given place (placement rules).
+    Placed(Op, Option<WRef>, Place, Vec<Term>),
 }
 
 /// What a rule does with one e-node of an e-class: the terms equal to that class.
@@ -43,11 +45,22 @@ pub struct Rule {
     /// For a multi-pattern rule: its partners and what one pair gives. Each (node, partner)
     /// is one match, so egg's scheduler budgets the rule by pairs.
     pub pair: Option<(PairFn, PairApply)>,
+    /// Whether the rule sees transfer nodes (placement rules); the others never match one.
+    pub transfers: bool,
 }
 
 impl Rule {
     const fn single(name: &'static str, doc: &'static str, f: RuleFn) -> Rule {
-        Rule { name, doc, f, pair: None }
+        Rule { name, doc, f, pair: None, transfers: false }
+    }
+
+    const fn placement(name: &'static str, doc: &'static str, f: RuleFn) -> Rule {
+        Rule { name, doc, f, pair: None, transfers: true }
+    }
+
+    /// Whether the rule looks at node `n` at all.
+    fn sees(&self, n: &ENode) -> bool {
+        self.transfers || !n.place.is_transfer()
     }
 }
 
@@ -96,6 +109,7 @@ pub const MERGE_PARALLEL: &[Rule] = &[Rule {
     doc: "conv_a(x), conv_b(x) = slice(conv_ab(x), ..a), slice(conv_ab(x), a..)",
     f: merge_parallel,
     pair: Some((merge_partners, merge_pair)),
+    transfers: false,
 }];
 
 /// Concat/split algebra.
@@ -110,6 +124,24 @@ pub const CONCAT_SPLIT: &[Rule] = &[
     ),
 ];
 
+/// Placement on NPU targets: an op on the target or on its host CPU, values crossing the link
+/// through transfer nodes that extraction pays for. Only targets with a host fire these, and a
+/// node is offered to the host only next to work already there, so a graph the target runs
+/// whole grows no host copy.
+pub const PLACEMENT: &[Rule] = &[
+    Rule::placement(
+        "place-on-host",
+        "f@target(x, …) = to-target(f@host(to-host(x), …)) when an input comes from the host or a host op reads f",
+        place_on_host,
+    ),
+    Rule::placement(
+        "place-on-target",
+        "f@host(x, …) = to-host(f@target(to-target(x), …)) when the target runs f",
+        place_on_target,
+    ),
+    Rule::placement("cancel-transfers", "to-host(to-target(x)) = x; to-target(to-host(x)) = x", cancel_transfers),
+];
+
 /// Every family, in order.
 pub fn families() -> Vec<(&'static str, &'static [Rule])> {
     vec![
@@ -119,6 +151,7 @@ pub fn families() -> Vec<(&'static str, &'static [Rule])> {
         ("kernel-padding", KERNEL_PADDING),
         ("merge-parallel", MERGE_PARALLEL),
         ("concat-split", CONCAT_SPLIT),
+        ("placement", PLACEMENT),
     ]
 }
 
@@ -138,7 +171,11 @@ impl egg::Searcher<ENode, Shapes> for FnRule {
         let substs: Vec<Subst> = match self.0.pair {
             // One match per partner, so the scheduler's budget counts pairs.
             Some((partners, _)) => {
-                let mut ps: Vec<Id> = egraph[eclass].iter().flat_map(|n| partners(egraph, eclass, n)).collect();
+                let mut ps: Vec<Id> = egraph[eclass]
+                    .iter()
+                    .filter(|n| self.0.sees(n))
+                    .flat_map(|n| partners(egraph, eclass, n))
+                    .collect();
                 ps.sort();
                 ps.dedup();
                 ps.into_iter()
@@ -151,7 +188,7 @@ impl egg::Searcher<ENode, Shapes> for FnRule {
                     .collect()
             }
             None => {
-                if egraph[eclass].iter().any(|n| !(self.0.f)(egraph, eclass, n).is_empty()) {
+                if egraph[eclass].iter().any(|n| self.0.sees(n) && !(self.0.f)(egraph, eclass, n).is_empty()) {
                     vec![Subst::default()]
                 } else {
                     Vec::new()
@@ -181,13 +218,13 @@ impl egg::Applier<ENode, Shapes> for FnRule {
         let class = egraph.find(eclass);
         let nodes: Vec<ENode> = egraph[class].nodes.clone();
         let mut changed = Vec::new();
-        for n in &nodes {
+        for n in nodes.iter().filter(|n| self.0.sees(n)) {
             let terms = match (self.0.pair, subst.get(partner_var())) {
                 (Some((_, apply)), Some(&partner)) => apply(egraph, class, n, partner),
                 _ => (self.0.f)(egraph, class, n),
             };
             for t in terms {
-                let id = add_term(egraph, &t);
+                let id = add_term(egraph, &t, n.place.location());
                 if egraph.union(class, id) {
                     changed.push(egraph.find(class));
                 }
@@ -197,13 +234,17 @@ impl egg::Applier<ENode, Shapes> for FnRule {
     }
 }
 
-/// Adds a term; returns its class.
-pub fn add_term(egraph: &mut EGraph, t: &Term) -> Id {
+/// Adds a term whose unplaced nodes go to `place`; returns its class.
+pub fn add_term(egraph: &mut EGraph, t: &Term, place: Place) -> Id {
     match t {
         Term::Class(c) => egraph.find(*c),
         Term::Node(op, w, kids) => {
-            let children: Vec<Id> = kids.iter().map(|k| add_term(egraph, k)).collect();
-            egraph.add(ENode::new(op.clone(), w.clone(), None, children))
+            let children: Vec<Id> = kids.iter().map(|k| add_term(egraph, k, place)).collect();
+            egraph.add(ENode::placed(op.clone(), w.clone(), None, place, children))
+        }
+        Term::Placed(op, w, at, kids) => {
+            let children: Vec<Id> = kids.iter().map(|k| add_term(egraph, k, at.location())).collect();
+            egraph.add(ENode::placed(op.clone(), w.clone(), None, *at, children))
         }
     }
 }
@@ -338,7 +379,7 @@ fn zero_reroot(eg: &EGraph, _class: Id, n: &ENode) -> Vec<Term> {
     // One step down, through the first node with an input of the same shape (the rest of
     // the class computes the same value; one path to the bottom is enough).
     for m in eg[y].iter() {
-        if matches!(m.op, Op::Zero | Op::Input(_)) {
+        if matches!(m.op, Op::Zero | Op::Input(_)) || m.place.is_transfer() {
             continue;
         }
         if let Some(&x) = m.children.iter().find(|&&x| eg.find(x) != eg.find(y) && shape(eg, x) == want) {
@@ -554,6 +595,70 @@ fn concat_adjacent(eg: &EGraph, _class: Id, n: &ENode) -> Vec<Term> {
         }
     }
     out
+}
+
+/// Ops placement leaves where they are: graph inputs and sinks (whose names mean something),
+/// choices, and `zero`, which moves no data.
+fn placeable(n: &ENode) -> bool {
+    n.name.is_none() && !n.children.is_empty() && !matches!(n.op, Op::Zero | Op::Choice(_))
+}
+
+/// A transfer of class `c` to `place`.
+fn transfer(place: Place, c: Id) -> Term {
+    Term::Placed(Op::Identity, None, place, vec![Term::Class(c)])
+}
+
+/// Whether class `c` holds a node in `place`.
+fn holds(eg: &EGraph, c: Id, place: Place) -> bool {
+    eg[c].iter().any(|m| m.place == place)
+}
+
+fn place_on_host(eg: &EGraph, class: Id, n: &ENode) -> Vec<Term> {
+    if n.place != Place::Target || !placeable(n) || !eg.analysis.cost.has_host() {
+        return Vec::new();
+    }
+    // Next to host work: an input arrives from the host, or a host op reads this value.
+    let from_host = n.children.iter().any(|&c| holds(eg, c, Place::ToTarget));
+    let read_on_host = eg[class].parents().any(|p| {
+        eg[p].iter().any(|m| m.place == Place::ToHost && m.children.iter().any(|&k| eg.find(k) == eg.find(class)))
+    });
+    if !(from_host || read_on_host) {
+        return Vec::new();
+    }
+    let kids = n.children.iter().map(|&c| transfer(Place::ToHost, c)).collect();
+    vec![Term::Placed(
+        Op::Identity,
+        None,
+        Place::ToTarget,
+        vec![Term::Placed(n.op.clone(), n.w.clone(), Place::Host, kids)],
+    )]
+}
+
+fn place_on_target(eg: &EGraph, class: Id, n: &ENode) -> Vec<Term> {
+    if n.place != Place::Host || !placeable(n) {
+        return Vec::new();
+    }
+    let ins: Option<Vec<&Vec<usize>>> = n.children.iter().map(|&c| shape(eg, c)).collect();
+    let (Some(ins), Some(out)) = (ins, shape(eg, class)) else { return Vec::new() };
+    if !eg.analysis.cost.supports(&n.op, &ins, out) {
+        return Vec::new();
+    }
+    let kids = n.children.iter().map(|&c| transfer(Place::ToTarget, c)).collect();
+    vec![Term::Placed(
+        Op::Identity,
+        None,
+        Place::ToHost,
+        vec![Term::Placed(n.op.clone(), n.w.clone(), Place::Target, kids)],
+    )]
+}
+
+fn cancel_transfers(eg: &EGraph, _class: Id, n: &ENode) -> Vec<Term> {
+    let back = match n.place {
+        Place::ToHost => Place::ToTarget,
+        Place::ToTarget => Place::ToHost,
+        _ => return Vec::new(),
+    };
+    eg[n.children[0]].iter().filter(|m| m.place == back).map(|m| Term::Class(m.children[0])).collect()
 }
 
 /// Names of every rule, for reports and tests.
