@@ -302,6 +302,11 @@ impl Model {
                 let mdim = cout / groups;
                 groups * (mdim / cols).ceil() * (e * f / rows).ceil() * kdim
             }
+            Dataflow::LayerPipeline => {
+                // kh passes of (cin/g)·cout MACs per output pixel at `rows` per cycle, plus
+                // the output stream, one element per cycle.
+                e * f * (kh * pairs / rows + cout)
+            }
         };
         cycles / macs_per_pe + k.elementwise_ops as f64 / (rows * cols)
     }
@@ -323,6 +328,28 @@ impl Model {
             return c.all_in(term::HOST);
         }
         let pool_on_vector_unit = matches!(k.class, Class::Pool | Class::GlobalPool) && !n.pool_as_conv;
+        if n.dataflow == Dataflow::LayerPipeline && (k.geometry.is_none() || pool_on_vector_unit) {
+            // Elementwise work rides the producer's output stream: it only adds its stage's
+            // fill, one output row. A window op runs on the window engine's lanes and streams
+            // its output.
+            let ops = if pool_on_vector_unit { k.macs as f64 } else { k.elementwise_ops as f64 };
+            let hz = n.clock_ghz * 1e9;
+            let mut terms = [0.0; term::N];
+            if pool_on_vector_unit {
+                terms[term::POOL] = (k.macs as f64 / n.array[1] as f64 + k.out_elems as f64) / hz;
+                terms[term::OVERHEAD] = n.invocation_overhead_us * 1e-6;
+            } else {
+                let row = match k.out_shape.as_slice() {
+                    [_, c, _, w] => c * w,
+                    s => s.iter().skip(1).product(),
+                };
+                terms[term::ELEMENTWISE] = row as f64 / hz;
+            }
+            let latency = terms.iter().sum();
+            let energy = ops * (t.energy.mac_pj + 2.0 * n.bytes_per_element as f64 * n.register_pj_per_byte) * 1e-12
+                + self.static_energy(latency);
+            return Cost { latency_s: latency, energy_j: energy, on_host: false, terms };
+        }
         if k.geometry.is_none() || pool_on_vector_unit {
             // Activations, BatchNorm, additions, shuffles and the like are applied on the fly to
             // data streaming between layers (the producer's output stage or the consumer's input
@@ -335,7 +362,11 @@ impl Model {
             return Cost::with_term(latency, energy, term::ELEMENTWISE);
         }
         if n.depthwise_fused && k.class == Class::Depthwise {
-            let latency = n.invocation_overhead_us.max(0.01) * 1e-6;
+            // Fused between its pointwise neighbours: its compute hides behind theirs; a layer
+            // pipeline still streams its output, one element per cycle.
+            let stream =
+                if n.dataflow == Dataflow::LayerPipeline { k.out_elems as f64 / (n.clock_ghz * 1e9) } else { 0.0 };
+            let latency = stream + n.invocation_overhead_us.max(0.01) * 1e-6;
             let energy =
                 k.macs as f64 * (t.energy.mac_pj + 4.0 * n.bytes_per_element as f64 * n.register_pj_per_byte) * 1e-12
                     + self.static_energy(latency);

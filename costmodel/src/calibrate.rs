@@ -151,7 +151,7 @@ pub fn fit(rows: &[Row], opts: FitOptions) -> Result<Fit, String> {
         let scale: Vec<f64> = (0..n)
             .map(|i| rows.iter().map(|r| (r.terms[i] / r.latency_ms).powi(2)).sum::<f64>() / rows.len() as f64)
             .collect();
-        let lambda: Vec<f64> = scale.iter().map(|v| opts.ridge * rows.len() as f64 * v.max(1e-6)).collect();
+        let lambda: Vec<f64> = scale.iter().map(|v| opts.ridge * rows.len() as f64 * v.max(1e-12)).collect();
         coef = nnls_ridge(&a, &b, n, &lambda, &vec![s; n]);
         weights = rows
             .iter()

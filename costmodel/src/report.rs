@@ -281,7 +281,7 @@ fn prices(graph: &Graph, model: &Model, kernels: &[Kernel], owner: &[usize], sha
         .map(|k| model.host.is_some() && graph.node(k.anchor).device == Device::Host && k.class != Class::ExitDecision)
         .collect();
     let mut sent = vec![false; graph.len()];
-    kernels
+    let mut costs: Vec<Cost> = kernels
         .iter()
         .enumerate()
         .map(|(ki, k)| {
@@ -307,7 +307,53 @@ fn prices(graph: &Graph, model: &Model, kernels: &[Kernel], owner: &[usize], sha
             c.on_host = true;
             c
         })
-        .collect()
+        .collect();
+    pipeline_overlap(graph, model, kernels, owner, &mut costs);
+    costs
+}
+
+/// On a layer pipeline with fused depthwise stages (`depthwise_fused` on a `layer_pipeline`
+/// NPU), an expansion 1×1 hands its output to the depthwise through the depthwise's line
+/// buffer (no output stream of its own), and the depthwise's window compute overlaps its
+/// pointwise neighbours: the three take the longer of their streamed work and the window
+/// compute on the window engine's `array[1]` lanes.
+fn pipeline_overlap(graph: &Graph, model: &Model, kernels: &[Kernel], owner: &[usize], costs: &mut [Cost]) {
+    use crate::analytic::term;
+    let Some(n) = model.target.npu() else { return };
+    if n.dataflow != nasc_targets::Dataflow::LayerPipeline || !n.depthwise_fused {
+        return;
+    }
+    let hz = n.clock_ghz * 1e9;
+    let on_host: Vec<bool> = costs.iter().map(|c| c.on_host).collect();
+    let pointwise = |i: usize| matches!(kernels[i].class, Class::Pointwise | Class::Grouped) && !on_host[i];
+    let sole_consumer = |k: &Kernel| -> Option<usize> {
+        let last = *k.nodes.last()?;
+        match graph.consumers(last).as_slice() {
+            [one] => Some(owner[one.index()]),
+            _ => None,
+        }
+    };
+    for d in 0..kernels.len() {
+        if kernels[d].class != Class::Depthwise || costs[d].on_host {
+            continue;
+        }
+        let producer = graph.inputs(kernels[d].anchor).first().map(|i| owner[i.index()]);
+        let mut streamed = costs[d].latency_s;
+        if let Some(p) = producer.filter(|&p| pointwise(p) && sole_consumer(&kernels[p]) == Some(d)) {
+            let handed = (kernels[p].out_elems as f64 / hz).min(costs[p].terms[term::POINTWISE]);
+            costs[p].latency_s -= handed;
+            costs[p].terms[term::POINTWISE] -= handed;
+            streamed += costs[p].latency_s;
+        }
+        if let Some(c) = sole_consumer(&kernels[d]).filter(|&c| pointwise(c)) {
+            streamed += costs[c].latency_s;
+        }
+        let window = kernels[d].macs as f64 / n.array[1] as f64 / hz;
+        if window > streamed {
+            costs[d].latency_s += window - streamed;
+            costs[d].terms[term::DEPTHWISE] += window - streamed;
+        }
+    }
 }
 
 /// A kernel's cost in its graph: exit decisions priced as such, and a logit gate's decision a

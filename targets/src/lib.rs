@@ -152,6 +152,12 @@ pub enum Dataflow {
     WeightStationary,
     /// Output-stationary: each PE owns output pixels.
     OutputStationary,
+    /// A layer-pipelined HLS engine (DNNBuilder-style FPGA designs): a dense layer streams its
+    /// output one element per cycle and computes `array[0]` MACs per cycle per kernel row (a
+    /// row's taps unrolled, so a k×k convolution takes k passes of a 1×1's work); window ops
+    /// (pooling, an unfused depthwise) run on `array[1]` lanes; elementwise work rides the
+    /// stream for free.
+    LayerPipeline,
 }
 
 /// An NPU target's array parameters.
