@@ -166,6 +166,27 @@ fn optimize_command_writes_graph_weights_and_report() {
         assert!(rep.get(key).is_some(), "report lacks {key}: {rep}");
     }
     assert!(rep["rules_fired"]["fold-batchnorm-into-conv"].as_u64().unwrap() > 0);
+    assert!(rep.get("ilp").is_none(), "no ILP unless asked: {rep}");
+    // With --ilp-ms the ILP runs (started from the greedy selection) and never loses to it.
+    let with_ilp = ok(&[
+        "optimize",
+        "-t",
+        "cortex-a72",
+        "--space",
+        "ee-mbv2:cifar10",
+        "--arch",
+        &arch,
+        "-o",
+        &p("ilp.json"),
+        "--report",
+        &p("ilp-report.json"),
+        "--ilp-ms",
+        "300",
+    ]);
+    assert!(with_ilp.contains("extraction: greedy DAG"), "{with_ilp}");
+    let ilp = json(&std::fs::read_to_string(p("ilp-report.json")).unwrap());
+    assert!(["optimal", "time-limit", "no-solution"].contains(&ilp["ilp"].as_str().unwrap()), "{ilp}");
+    assert!(ilp["cost_after"].as_f64().unwrap() <= ilp["cost_greedy"].as_f64().unwrap() + 1e-9, "{ilp}");
     // The optimised model with its weights runs to the original's outputs.
     let a = json(&ok(&[
         "run",

@@ -25,6 +25,10 @@ pub struct LimitArgs {
     /// Matches per iteration of the parallel-convolution merge (0 turns it off).
     #[arg(long, default_value_t = 16)]
     pub merge_matches: usize,
+    /// After greedy DAG extraction, solve the exact extraction ILP for at most this many
+    /// milliseconds and keep its graph when it is cheaper.
+    #[arg(long, value_name = "MS")]
+    pub ilp_ms: Option<u64>,
 }
 
 impl LimitArgs {
@@ -35,6 +39,7 @@ impl LimitArgs {
             iterations: self.iter_limit,
             time: Duration::from_millis(self.time_limit_ms),
             merge_matches: self.merge_matches,
+            ilp_time: self.ilp_ms.map(Duration::from_millis),
         }
     }
 }
@@ -108,6 +113,14 @@ pub fn run(o: Options) -> Result<()> {
         rep.rewrite.extract_s
     );
     out += &format!("rules fired: {}\n", if fired.is_empty() { "none".into() } else { fired.join(", ") });
+    if let Some(status) = &rep.rewrite.ilp {
+        out += &format!(
+            "extraction: greedy DAG {:.6} ms, ILP ({}) {:.6} ms\n",
+            rep.rewrite.cost_greedy,
+            serde_json::to_value(status)?.as_str().unwrap_or("?"),
+            rep.rewrite.cost_after
+        );
+    }
     out += &format!("wrote {}\n", o.output.display());
     if let Some(p) = &o.weights_out {
         out += &format!("wrote {}\n", p.display());

@@ -214,3 +214,130 @@ pub fn greedy_tree(eg: &EGraph, roots: &[Id]) -> HashMap<Id, ENode> {
     }
     choice
 }
+
+/// How an ILP extraction ended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IlpStatus {
+    /// The solver proved its selection optimal.
+    Optimal,
+    /// The time limit stopped it with a feasible selection, not proved optimal.
+    TimeLimit,
+    /// It found no selection in time (or the solver failed): the greedy one stands.
+    NoSolution,
+}
+
+/// Extraction by integer linear programming, exact for DAG cost over an acyclic part of the
+/// e-graph: a depth-first walk from the roots drops every e-node that points back to a class
+/// on the walk's stack (what extraction-gym's ILP extractors do to avoid level constraints,
+/// whose big-M relaxations are too weak to prove anything on these graphs); then one binary
+/// per e-node (chosen or not) and per e-class (computed or not): a computed class chooses
+/// exactly one node, a chosen node needs its children's classes computed, the roots are
+/// computed, and the objective is the sum of the chosen nodes' costs. The solver starts from
+/// the greedy selection (`fallback`), which is returned when it finds nothing cheaper within
+/// `time`.
+pub fn ilp(eg: &EGraph, roots: &[Id], time: std::time::Duration, fallback: Selection) -> (Selection, IlpStatus) {
+    use microlp::{ComparisonOp, OptimizationDirection, Problem};
+    use std::collections::HashSet;
+    let roots: Vec<Id> = roots.iter().map(|&r| eg.find(r)).collect();
+    // The walk: classes in visit order, and the (class, node index) pairs it drops.
+    let mut state: HashMap<Id, bool> = HashMap::new(); // true: on the stack, false: done
+    let mut dropped: HashSet<(Id, usize)> = HashSet::new();
+    let mut classes: Vec<Id> = Vec::new();
+    let mut stack: Vec<(Id, usize, usize)> = Vec::new();
+    for &r in &roots {
+        if state.contains_key(&r) {
+            continue;
+        }
+        state.insert(r, true);
+        classes.push(r);
+        stack.push((r, 0, 0));
+        while let Some(top) = stack.len().checked_sub(1) {
+            let (c, ni, ci) = stack[top];
+            let nodes = &eg[c].nodes;
+            if ni == nodes.len() {
+                state.insert(c, false);
+                stack.pop();
+                continue;
+            }
+            if ci == nodes[ni].children.len() {
+                stack[top] = (c, ni + 1, 0);
+                continue;
+            }
+            stack[top] = (c, ni, ci + 1);
+            let k = eg.find(nodes[ni].children[ci]);
+            match state.get(&k) {
+                Some(true) => {
+                    dropped.insert((c, ni));
+                }
+                Some(false) => {}
+                None => {
+                    state.insert(k, true);
+                    classes.push(k);
+                    stack.push((k, 0, 0));
+                }
+            }
+        }
+    }
+    let index: HashMap<Id, usize> = classes.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+    let mut p = Problem::new(OptimizationDirection::Minimize);
+    let active: Vec<_> = classes.iter().map(|_| p.add_binary_var(0.0)).collect();
+    let mut chosen: Vec<(Id, &ENode, microlp::Variable)> = Vec::new();
+    for (i, &c) in classes.iter().enumerate() {
+        let mut one = vec![(active[i], -1.0)];
+        for (ni, n) in eg[c].nodes.iter().enumerate() {
+            if dropped.contains(&(c, ni)) {
+                continue;
+            }
+            let x = p.add_binary_var(node_cost(eg, c, n));
+            one.push((x, 1.0));
+            let mut kids: Vec<usize> = n.children.iter().map(|&k| index[&eg.find(k)]).collect();
+            kids.sort();
+            kids.dedup();
+            for k in kids {
+                p.add_constraint([(x, 1.0), (active[k], -1.0)], ComparisonOp::Le, 0.0);
+            }
+            chosen.push((c, n, x));
+        }
+        p.add_constraint(one, ComparisonOp::Eq, 0.0);
+    }
+    for r in &roots {
+        p.add_constraint([(active[index[r]], 1.0)], ComparisonOp::Ge, 1.0);
+    }
+    // Seed the search with the greedy selection (ignored by the solver if it uses a dropped
+    // node).
+    let mut warm = Vec::new();
+    for (i, &c) in classes.iter().enumerate() {
+        warm.push((active[i], if fallback.choice.contains_key(&c) { 1.0 } else { 0.0 }));
+    }
+    for (c, n, x) in &chosen {
+        warm.push((*x, if fallback.choice.get(c) == Some(*n) { 1.0 } else { 0.0 }));
+    }
+    let mut options = microlp::SolveOptions::default();
+    options.time_limit = Some(time);
+    options.warm_start = Some(warm);
+    let outcome = match p.solve_with(options) {
+        Ok(o) => o,
+        Err(_) => return (fallback, IlpStatus::NoSolution),
+    };
+    let Some(sol) = outcome.solution() else { return (fallback, IlpStatus::NoSolution) };
+    let status =
+        if sol.status() == microlp::SolutionStatus::Optimal { IlpStatus::Optimal } else { IlpStatus::TimeLimit };
+    let mut choice = HashMap::new();
+    for (c, n, x) in chosen {
+        if sol.var_value(x) > 0.5 {
+            choice.insert(c, n.clone());
+        }
+    }
+    let keep = reachable(eg, &roots, &choice);
+    choice.retain(|c, _| keep.contains(c));
+    if roots.iter().any(|r| !choice.contains_key(r)) {
+        return (fallback, IlpStatus::NoSolution);
+    }
+    let cost = dag_cost(eg, &roots, &choice);
+    if cost < fallback.cost - 1e-12 || status == IlpStatus::Optimal && cost <= fallback.cost + 1e-9 {
+        (Selection { choice, cost }, status)
+    } else {
+        (fallback, status)
+    }
+}

@@ -4,7 +4,8 @@
 //! rule families of [`rules`] under explicit node, iteration and time limits (the
 //! multi-pattern merge rule with its own match budget), extracts the cheapest graph by DAG cost
 //! under a target's per-op cost ([`NodeCost`], implemented by the cost model) with
-//! [`extract::greedy_dag`], and converts it back with its weights. The [`Report`] says why
+//! [`extract::greedy_dag`] (and, when asked, the exact [`extract::ilp`] under a time limit),
+//! and converts it back with its weights. The [`Report`] says why
 //! saturation stopped, how big the e-graph grew, which rules fired and the cost before and
 //! after.
 //!
@@ -42,11 +43,14 @@ pub struct Limits {
     pub time: Duration,
     /// Matches per iteration of the multi-pattern merge rule (its own budget; 0 disables it).
     pub merge_matches: usize,
+    /// After greedy DAG extraction, also solve the extraction ILP for at most this long and
+    /// keep its selection when it is cheaper (`None`: greedy only).
+    pub ilp_time: Option<Duration>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { nodes: 20_000, iterations: 12, time: Duration::from_millis(800), merge_matches: 16 }
+        Limits { nodes: 20_000, iterations: 12, time: Duration::from_millis(800), merge_matches: 16, ilp_time: None }
     }
 }
 
@@ -69,6 +73,11 @@ pub struct Report {
     pub cost_before: f64,
     /// DAG cost of the extracted graph (ms).
     pub cost_after: f64,
+    /// DAG cost of the greedy extraction (ms; equal to `cost_after` unless the ILP beat it).
+    pub cost_greedy: f64,
+    /// How the ILP extraction ended, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ilp: Option<extract::IlpStatus>,
     /// Nodes of the input and output graphs.
     pub graph_nodes_before: usize,
     /// Nodes of the extracted graph.
@@ -139,7 +148,15 @@ pub fn optimize_with(
     let t1 = Instant::now();
     let eg = runner.egraph;
     let roots: Vec<egg::Id> = roots.iter().map(|&r| eg.find(r)).collect();
-    let sel = extract::greedy_dag(&eg, &roots);
+    let greedy = extract::greedy_dag(&eg, &roots);
+    let cost_greedy = greedy.cost;
+    let (sel, ilp) = match limits.ilp_time {
+        Some(t) => {
+            let (s, status) = extract::ilp(&eg, &roots, t, greedy);
+            (s, Some(status))
+        }
+        None => (greedy, None),
+    };
     let (out, out_w) = convert::from_selection(&eg, &roots, &sel.choice, g, weights)?;
     if out.is_concrete() {
         out.validate()?;
@@ -155,6 +172,8 @@ pub fn optimize_with(
         rules_fired: fired,
         cost_before,
         cost_after: sel.cost,
+        cost_greedy,
+        ilp,
         graph_nodes_before: g.len(),
         graph_nodes_after: out.len(),
         saturate_s,
