@@ -12,6 +12,7 @@ pub use nasc_costmodel as costmodel;
 pub use nasc_ir as ir;
 pub use nasc_targets as targets;
 pub mod io;
+pub mod layers;
 pub mod onnx;
 pub mod optimize;
 pub mod study;

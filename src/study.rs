@@ -211,7 +211,7 @@ pub fn run_case(
 /// One measurement: an architecture string and what was measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Measurement {
-    /// Architecture string of the space.
+    /// Architecture string of the space, or model name of a layer table.
     pub arch: String,
     /// Latency, ms.
     pub latency_ms: f64,
@@ -231,8 +231,10 @@ pub fn parse_measurements(bytes: &[u8], origin: &str) -> Result<Vec<Measurement>
     let mut rdr = csv::Reader::from_reader(bytes);
     let headers = rdr.headers().with_context(|| format!("{origin}:1: no header"))?.clone();
     let col = |n: &str| headers.iter().position(|h| h.trim() == n);
-    let (Some(arch), Some(lat)) = (col("arch"), col("latency_ms")) else {
-        anyhow::bail!("{origin}:1: the header needs `arch` and `latency_ms` columns (and optionally `energy_mj`)");
+    let (Some(arch), Some(lat)) = (col("arch").or_else(|| col("model")), col("latency_ms")) else {
+        anyhow::bail!(
+            "{origin}:1: the header needs `arch` (or `model`) and `latency_ms` columns (and optionally `energy_mj`)"
+        );
     };
     let energy = col("energy_mj");
     let mut out = Vec::new();
@@ -258,13 +260,40 @@ pub fn parse_measurements(bytes: &[u8], origin: &str) -> Result<Vec<Measurement>
     Ok(out)
 }
 
-/// The calibration rows of measurements of a space on a model (errors name the CSV line).
-pub fn measurement_rows(path: &Path, space: &str, model: &Model, ms: &[Measurement]) -> Result<Vec<Row>> {
-    let s = spaces::lookup(space)?;
+/// Where the networks of a measurement CSV come from.
+#[derive(Clone, Debug)]
+pub enum Networks {
+    /// Architecture strings of a built-in space.
+    Space(String),
+    /// Models of a layer table ([`crate::layers`]).
+    Models(std::path::PathBuf),
+}
+
+/// The calibration rows of measurements on a model (errors name the CSV line).
+pub fn measurement_rows(path: &Path, nets: &Networks, model: &Model, ms: &[Measurement]) -> Result<Vec<Row>> {
+    let graphs = match nets {
+        Networks::Space(_) => None,
+        Networks::Models(table) => {
+            let origin = table.display().to_string();
+            Some(crate::layers::graphs(&crate::layers::read(table)?, &origin)?)
+        }
+    };
+    let space = match nets {
+        Networks::Space(s) => Some(spaces::lookup(s)?),
+        Networks::Models(_) => None,
+    };
     ms.par_iter()
         .enumerate()
         .map(|(i, m)| {
-            let g = s.subnet(&m.arch).with_context(|| format!("{}:{}", path.display(), i + 2))?;
+            let at = || format!("{}:{}", path.display(), i + 2);
+            let g = match (&space, &graphs) {
+                (Some(s), _) => s.subnet(&m.arch).with_context(at)?,
+                (None, Some(gs)) => gs
+                    .get(&m.arch)
+                    .cloned()
+                    .with_context(|| format!("{}: model `{}` is not in the layer table", at(), m.arch))?,
+                (None, None) => unreachable!("a space or a layer table"),
+            };
             let r = cost(&g, model)?;
             Ok(Row {
                 terms: r.terms_ms,

@@ -30,6 +30,35 @@ pub enum Command {
     Pointwise(PointwiseOptions),
     /// Rewrite every architecture of a space (or a sample) and report the predicted gains.
     Optimize(OptimizeOptions),
+    /// The host closed loop: random subnets of a space compiled and timed on this machine,
+    /// against the `host` model's predictions (with a profile from `nasc measure` →
+    /// `nasc calibrate`).
+    Predict(PredictOptions),
+}
+
+/// Options of `nasc bench predict`.
+#[derive(Args, Debug)]
+pub struct PredictOptions {
+    /// The search space.
+    #[arg(long)]
+    space: String,
+    /// Random subnets to compile and time.
+    #[arg(long, default_value_t = 200)]
+    count: usize,
+    /// Seed of the sample.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Target whose model predicts (default: this machine's `host`).
+    #[arg(long, default_value = "host")]
+    target: String,
+    /// A calibrated profile for the target.
+    #[arg(long)]
+    profile: Option<std::path::PathBuf>,
+    /// Also write the measurements (`arch,latency_ms`) here.
+    #[arg(long, value_name = "M.csv")]
+    measurements_out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    timing: Timing,
 }
 
 /// Options of `nasc bench optimize`.
@@ -147,6 +176,10 @@ struct Bench {
 impl Bench {
     fn new(g: &Graph, w: &Weights) -> Result<Bench> {
         eprintln!("bench: compiling `{}` ({} nodes) at -O3 …", g.name, g.len());
+        Bench::quiet(g, w)
+    }
+
+    fn quiet(g: &Graph, w: &Weights) -> Result<Bench> {
         let jit = Jit::new(g, w, Opt::O3)?;
         let input: Vec<f32> = (0..jit.input_len()).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
         let output = vec![0.0; jit.output_len()];
@@ -189,6 +222,7 @@ pub fn run(c: Command) -> Result<()> {
         Command::Exits(o) => bench_exits(o),
         Command::Pointwise(o) => bench_pointwise(o),
         Command::Optimize(o) => bench_optimize(o),
+        Command::Predict(o) => bench_predict(o),
     }
 }
 
@@ -443,4 +477,54 @@ fn nb201_degenerate(arch: &str) -> bool {
         }
     }
     !reach[3]
+}
+
+fn bench_predict(o: PredictOptions) -> Result<()> {
+    use nasc::costmodel::calibrate::Validation;
+    use rand::SeedableRng;
+    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
+    let space = nasc::ir::spaces::lookup(&o.space)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
+    let (mut pred, mut meas, mut archs) = (Vec::new(), Vec::new(), Vec::new());
+    let started = Instant::now();
+    for i in 0..o.count {
+        let config = space.sample(&mut rng);
+        let arch = space.format_arch(&config);
+        let g = space.subnet_of(&config)?;
+        let w = Weights::random(&g, o.seed)?;
+        eprint!("\r[{}/{}] {:.0} s", i + 1, o.count, started.elapsed().as_secs_f64());
+        let mut b = Bench::quiet(&g, &w)?;
+        let (t, _) = b.time(&o.timing)?;
+        pred.push(nasc::costmodel::cost(&g, &model)?.latency_ms);
+        meas.push(t.median);
+        archs.push(arch);
+    }
+    eprintln!();
+    if let Some(p) = &o.measurements_out {
+        let mut csv = String::from("arch,latency_ms\n");
+        for (a, m) in archs.iter().zip(&meas) {
+            csv += &format!("\"{a}\",{m:.6}\n");
+        }
+        nasc::io::write_atomic(p, csv.as_bytes())?;
+    }
+    let v = Validation::of(&pred, &meas);
+    if o.timing.json {
+        return super::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json!({"space": o.space, "target": model.target.name, "validation": v}))?
+        ));
+    }
+    let (lo, hi) = meas.iter().fold((f64::MAX, f64::MIN), |(a, b), &m| (a.min(m), b.max(m)));
+    super::emit(&format!(
+        "{} subnets of {} compiled and timed here ({lo:.3}–{hi:.3} ms) against {}{}: Spearman {:.4}, Kendall {:.4}, MAPE {:.1} %, within ±10 % {:.1} %, within ±20 % {:.1} %\n",
+        v.rows,
+        o.space,
+        model.target.name,
+        if o.profile.is_some() { " (calibrated)" } else { "" },
+        v.spearman,
+        v.kendall,
+        v.mape,
+        100.0 * v.within_10,
+        100.0 * v.within_20
+    ))
 }

@@ -13,12 +13,16 @@ pub struct Options {
     /// Target whose terms are fitted (built-in name or .toml file).
     #[arg(long, short)]
     target: String,
-    /// Measurement CSV: header with `arch`, `latency_ms` and optionally `energy_mj`.
+    /// Measurement CSV: header with `arch` (or `model`), `latency_ms` and optionally `energy_mj`.
     #[arg(long, value_name = "M.csv")]
     measurements: PathBuf,
     /// The space the architecture strings belong to.
-    #[arg(long)]
-    space: String,
+    #[arg(long, required_unless_present = "models", conflicts_with = "models")]
+    space: Option<String>,
+    /// Or a layer table (`model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act`) describing
+    /// the measured models, whose names the CSV's `model` (or `arch`) column gives.
+    #[arg(long, value_name = "L.csv")]
+    models: Option<PathBuf>,
     /// Free-text name of the measured device (default: the target's description).
     #[arg(long)]
     device: Option<String>,
@@ -33,7 +37,12 @@ pub fn run(o: Options) -> Result<()> {
     let model = Model::new(target)?;
     let ms = nasc::study::read_measurements(&o.measurements)?;
     let bytes = std::fs::read(&o.measurements).with_context(|| format!("{}: cannot read", o.measurements.display()))?;
-    let rows = nasc::study::measurement_rows(&o.measurements, &o.space, &model, &ms)?;
+    let nets = match (&o.space, &o.models) {
+        (Some(s), _) => nasc::study::Networks::Space(s.clone()),
+        (None, Some(m)) => nasc::study::Networks::Models(m.clone()),
+        (None, None) => anyhow::bail!("give --space or --models"),
+    };
+    let rows = nasc::study::measurement_rows(&o.measurements, &nets, &model, &ms)?;
     let (fit, ridge) = fit_auto(&rows).map_err(anyhow::Error::msg)?;
     let folds = rows.len().clamp(2, 5);
     let cv = cross_validate(&rows, folds, FitOptions { ridge, ..Default::default() }).map_err(anyhow::Error::msg)?;

@@ -10,6 +10,7 @@ mod cost;
 mod dot;
 mod expect;
 mod export;
+mod measure;
 mod model;
 mod optimize;
 mod run;
@@ -66,6 +67,9 @@ enum Command {
     /// Measure generated code on this machine: a network, its early exits, 1×1 convolutions.
     #[command(subcommand)]
     Bench(bench::Command),
+    /// Micro-benchmark nasc's generated kernels over a sweep of shapes on this machine: a
+    /// measurement CSV and layer table for `nasc calibrate --target host --models`.
+    Measure(measure::Options),
 }
 
 /// `nasc study …`
@@ -94,6 +98,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Optimize(o) => optimize::run(o),
         Command::Study(StudyCommand::Fewshot(o)) => study::run(o),
         Command::Bench(c) => bench::run(c),
+        Command::Measure(o) => measure::run(o),
     }
 }
 

@@ -20,12 +20,16 @@ pub struct Options {
     /// compared with predicted energy, the others with predicted latency.
     #[arg(long, requires = "dataset")]
     metric: Option<String>,
-    /// Or a measurement CSV (`arch,latency_ms[,energy_mj]`) of a space (with --space).
-    #[arg(long, value_name = "M.csv", requires = "space")]
+    /// Or a measurement CSV (`arch,latency_ms[,energy_mj]`) of a space (with --space) or of
+    /// the models of a layer table (with --models).
+    #[arg(long, value_name = "M.csv")]
     measurements: Option<PathBuf>,
     /// The space of the measurement CSV's architecture strings.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "models")]
     space: Option<String>,
+    /// The layer table describing the measurement CSV's models.
+    #[arg(long, value_name = "L.csv")]
+    models: Option<PathBuf>,
     /// A calibrated profile to apply to the target.
     #[arg(long, value_name = "PROFILE.json")]
     profile: Option<PathBuf>,
@@ -39,9 +43,14 @@ pub struct Options {
 
 pub fn run(o: Options) -> Result<()> {
     let model = super::model::target_model(&o.target, o.profile.as_deref())?;
-    if let (Some(path), Some(space)) = (&o.measurements, &o.space) {
+    if let Some(path) = &o.measurements {
+        let nets = match (&o.space, &o.models) {
+            (Some(s), _) => nasc::study::Networks::Space(s.clone()),
+            (None, Some(m)) => nasc::study::Networks::Models(m.clone()),
+            (None, None) => anyhow::bail!("--measurements needs --space or --models"),
+        };
         let ms = nasc::study::read_measurements(path)?;
-        let rows = nasc::study::measurement_rows(path, space, &model, &ms)?;
+        let rows = nasc::study::measurement_rows(path, &nets, &model, &ms)?;
         let pred: Vec<f64> = rows.iter().map(|r| r.terms.iter().sum()).collect();
         let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
         let v = Validation::of(&pred, &truth);
@@ -61,7 +70,7 @@ pub fn run(o: Options) -> Result<()> {
         ));
     }
     let (Some(dataset), Some(metric)) = (&o.dataset, &o.metric) else {
-        anyhow::bail!("give --dataset and --metric, or --measurements and --space");
+        anyhow::bail!("give --dataset and --metric, or --measurements with --space or --models");
     };
     let d = load(&o.data, dataset, metric)?;
     let (s, _) = score(&d, &model, metric.contains("energy"))?;

@@ -1,0 +1,161 @@
+//! `nasc measure`: micro-benchmarks of nasc's own generated kernels on this machine over a
+//! sweep of shapes, written as a measurement CSV (`model,latency_ms`) and the layer table
+//! describing the measured kernels — what `nasc calibrate --target host --models` fits.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use nasc::codegen::{Jit, Opt};
+use nasc::ir::Weights;
+use nasc::layers::{self, Layer};
+
+/// Options of `nasc measure`.
+#[derive(Args, Debug)]
+pub struct Options {
+    /// The target measured: only `host`, this machine, can run the generated code.
+    #[arg(long, short, default_value = "host")]
+    target: String,
+    /// The measurement CSV to write (`model,latency_ms`).
+    #[arg(short, long, value_name = "M.csv")]
+    output: PathBuf,
+    /// The layer table of the measured kernels to write.
+    #[arg(long, value_name = "L.csv")]
+    layers: PathBuf,
+    /// A small sweep (a few shapes per op) for a quick check.
+    #[arg(long)]
+    quick: bool,
+    /// Untimed runs before timing each kernel.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Timed runs per kernel (the median is written).
+    #[arg(long, default_value_t = 15)]
+    repeats: usize,
+    /// Seed of the kernels' weights.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// The kernels of the sweep: (channels, spatial size) pairs of CIFAR- and ImageNet-sized
+/// mobile networks × the ops those networks use.
+pub fn sweep(quick: bool) -> Vec<(String, Vec<Layer>)> {
+    let sizes: &[(usize, usize)] = if quick {
+        &[(16, 32), (64, 8), (96, 14)]
+    } else {
+        &[(16, 32), (32, 16), (64, 8), (16, 112), (24, 56), (48, 28), (96, 14), (192, 7)]
+    };
+    let mut out = Vec::new();
+    for &(c, h) in sizes {
+        let layer = |op: &str, out_c: Option<usize>, k: Option<usize>, s: Option<usize>, g: Option<usize>| Layer {
+            model: String::new(),
+            op: op.into(),
+            input: [c, h, h],
+            out_c,
+            kernel: k,
+            stride: s,
+            groups: g,
+            act: None,
+        };
+        let conv = |out_c: usize, k: usize, s: usize, g: usize, act: &str| {
+            let mut l = layer("conv2d", Some(out_c), Some(k), Some(s), Some(g));
+            l.act = Some(act.into());
+            l
+        };
+        let mut kernels: Vec<(String, Vec<Layer>)> = vec![
+            (format!("pw_c{c}_h{h}"), vec![conv(c, 1, 1, 1, "relu")]),
+            (format!("pw_expand4_c{c}_h{h}"), vec![conv(4 * c, 1, 1, 1, "relu6")]),
+            (format!("conv3_c{c}_h{h}"), vec![conv(c, 3, 1, 1, "relu")]),
+            (format!("dw3_c{c}_h{h}"), vec![conv(c, 3, 1, c, "relu")]),
+            (format!("dw5_c{c}_h{h}"), vec![conv(c, 5, 1, c, "relu")]),
+            (format!("avgpool3_c{c}_h{h}"), vec![layer("avg_pool", None, Some(3), Some(1), None)]),
+            (format!("add_c{c}_h{h}"), vec![layer("add", None, None, None, None)]),
+        ];
+        if !quick {
+            kernels.extend([
+                (format!("conv3_s2_c{c}_h{h}"), vec![conv(2 * c, 3, 2, 1, "relu")]),
+                (format!("dw7_c{c}_h{h}"), vec![conv(c, 7, 1, c, "relu")]),
+                (format!("dw3_s2_c{c}_h{h}"), vec![conv(c, 3, 2, c, "relu")]),
+                (format!("gpw2_c{c}_h{h}"), vec![conv(c, 1, 1, 2, "relu")]),
+                (format!("maxpool3_c{c}_h{h}"), vec![layer("max_pool", None, Some(3), Some(1), None)]),
+                (format!("relu_c{c}_h{h}"), vec![layer("relu", None, None, None, None)]),
+                (format!("bn_c{c}_h{h}"), vec![layer("batchnorm", None, None, None, None)]),
+                (
+                    format!("head_c{c}_h{h}"),
+                    vec![layer("global_avg_pool", None, None, None, None), {
+                        let mut d = layer("dense", Some(100), None, None, None);
+                        d.input = [c, 1, 1];
+                        d
+                    }],
+                ),
+            ]);
+        }
+        for (name, mut ls) in kernels {
+            for l in &mut ls {
+                l.model = name.clone();
+            }
+            out.push((name, ls));
+        }
+    }
+    out
+}
+
+fn bar(done: usize, total: usize, what: &str, started: Instant) {
+    let width = 30;
+    let filled = done * width / total.max(1);
+    let eta = if done > 0 { started.elapsed().as_secs_f64() / done as f64 * (total - done) as f64 } else { 0.0 };
+    eprint!("\r[{}{}] {done}/{total} {what:<24} eta {eta:>4.0} s", "#".repeat(filled), "-".repeat(width - filled));
+    let _ = std::io::stderr().flush();
+}
+
+pub fn run(o: Options) -> Result<()> {
+    if o.target != "host" {
+        bail!(
+            "--target {}: only `host` can be measured here (nasc runs its generated code on this machine); measure \
+             another device with its own tools and give the CSV to `nasc calibrate`",
+            o.target
+        );
+    }
+    if o.repeats == 0 {
+        bail!("--repeats must be at least 1");
+    }
+    let kernels = sweep(o.quick);
+    let origin = "the sweep";
+    let started = Instant::now();
+    let mut csv = String::from("model,latency_ms\n");
+    let mut table = Vec::new();
+    for (i, (name, ls)) in kernels.iter().enumerate() {
+        bar(i, kernels.len(), name, started);
+        let g = layers::graph(name, ls, origin)?;
+        let w = Weights::random(&g, o.seed)?;
+        let jit = Jit::new(&g, &w, Opt::O3)?;
+        let input: Vec<f32> = (0..jit.input_len()).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
+        let mut output = vec![0.0; jit.output_len()];
+        let mut arena = vec![0.0; jit.arena().elements];
+        for _ in 0..o.warmup {
+            jit.run_into(&input, &mut output, &mut arena)?;
+        }
+        let mut t = Vec::with_capacity(o.repeats);
+        for _ in 0..o.repeats {
+            let t0 = Instant::now();
+            jit.run_into(&input, &mut output, &mut arena)?;
+            t.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        t.sort_by(f64::total_cmp);
+        csv += &format!("{name},{:.6}\n", t[t.len() / 2]);
+        table.extend(ls.iter().cloned());
+    }
+    bar(kernels.len(), kernels.len(), "done", started);
+    eprintln!();
+    nasc::io::write_atomic(&o.layers, layers::write(&table).as_bytes())?;
+    nasc::io::write_atomic(&o.output, csv.as_bytes())?;
+    super::emit(&format!(
+        "measured {} kernels in {:.1} s (median of {} runs each)\nwrote {}\nwrote {}\n",
+        kernels.len(),
+        started.elapsed().as_secs_f64(),
+        o.repeats,
+        o.output.display(),
+        o.layers.display()
+    ))
+}

@@ -1,0 +1,122 @@
+//! Layer tables and the host closed loop: `nasc measure` times generated kernels, `nasc
+//! calibrate --models` fits the host model to them, `nasc validate --models` scores it, and
+//! `nasc bench predict` compiles and times random subnets against the prediction.
+
+mod common;
+
+use common::{fails, json, ok};
+
+const TABLE: &str = "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act
+block,conv2d,16,32,32,64,1,1,1,relu6
+block,conv2d,64,32,32,64,3,2,64,relu6
+block,conv2d,64,16,16,24,1,1,1,
+head,global_avg_pool,24,16,16,,,,,
+head,dense,24,1,1,10,,,,
+pool,avg_pool,8,8,8,,3,1,,
+pool,add,8,8,8,,,,,
+";
+
+#[test]
+fn layer_tables_describe_models_and_bad_rows_are_named() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |f: &str| d.path().join(f).to_str().unwrap().to_string();
+    std::fs::write(p("l.csv"), TABLE).unwrap();
+    std::fs::write(p("m.csv"), "model,latency_ms\nblock,0.5\nhead,0.01\npool,0.02\n").unwrap();
+    let v = ok(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("l.csv"), "--json"]);
+    assert_eq!(json(&v)["rows"], 3);
+    // A layer whose input does not match what the chain produces there.
+    std::fs::write(p("bad.csv"), TABLE.replace("block,conv2d,64,16,16,24", "block,conv2d,64,8,8,24")).unwrap();
+    let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
+    assert!(e.contains("model `block`, layer 3") && e.contains("[64, 8, 8]") && e.contains("[64, 16, 16]"), "{e}");
+    std::fs::write(p("bad.csv"), TABLE.replace("pool,add", "pool,conv3d")).unwrap();
+    let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
+    assert!(e.contains("unknown op `conv3d`"), "{e}");
+    std::fs::write(p("bad.csv"), TABLE.replace("block,conv2d,16,32,32,64,1", "block,conv2d,16,32,32,-4,1")).unwrap();
+    let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
+    assert!(e.contains("bad.csv:2: out_c `-4` is not a positive integer"), "{e}");
+    // A measurement of a model the table does not have.
+    std::fs::write(p("m2.csv"), "model,latency_ms\nblock,0.5\nnope,1.0\n").unwrap();
+    let e = fails(&[
+        "calibrate",
+        "-t",
+        "host",
+        "--measurements",
+        &p("m2.csv"),
+        "--models",
+        &p("l.csv"),
+        "-o",
+        &p("x.json"),
+    ]);
+    assert!(e.contains("m2.csv:3: model `nope` is not in the layer table"), "{e}");
+    assert!(!std::path::Path::new(&p("x.json")).exists(), "nothing written on failure");
+    // --space and --models together are refused.
+    let o = common::nasc(&[
+        "calibrate",
+        "-t",
+        "host",
+        "--measurements",
+        &p("m.csv"),
+        "--models",
+        &p("l.csv"),
+        "--space",
+        "nb201:cifar10",
+        "-o",
+        &p("x.json"),
+    ]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn measure_calibrate_and_predict_on_the_host() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |f: &str| d.path().join(f).to_str().unwrap().to_string();
+    let out =
+        ok(&["measure", "--quick", "--warmup", "1", "--repeats", "3", "-o", &p("m.csv"), "--layers", &p("l.csv")]);
+    assert!(out.contains("measured 21 kernels"), "{out}");
+    let m = std::fs::read_to_string(p("m.csv")).unwrap();
+    assert_eq!(m.lines().count(), 22, "{m}");
+    for line in m.lines().skip(1) {
+        let ms: f64 = line.split(',').nth(1).unwrap().parse().unwrap();
+        assert!(ms > 0.0 && ms < 1000.0, "{line}");
+    }
+    let cal =
+        ok(&["calibrate", "-t", "host", "--measurements", &p("m.csv"), "--models", &p("l.csv"), "-o", &p("host.json")]);
+    assert!(cal.contains("21 measurements"), "{cal}");
+    let raw = json(&ok(&["validate", "-t", "host", "--measurements", &p("m.csv"), "--models", &p("l.csv"), "--json"]));
+    let fitted = json(&ok(&[
+        "validate",
+        "-t",
+        "host",
+        "--profile",
+        &p("host.json"),
+        "--measurements",
+        &p("m.csv"),
+        "--models",
+        &p("l.csv"),
+        "--json",
+    ]));
+    eprintln!("kernels on this machine: uncalibrated {raw}, calibrated {fitted}");
+    // The fit minimises relative error on these very rows.
+    assert!(fitted["mape"].as_f64().unwrap() < raw["mape"].as_f64().unwrap(), "{raw} vs {fitted}");
+    // The closed loop on two compiled subnets: runs, writes what it measured.
+    let pred = ok(&[
+        "bench",
+        "predict",
+        "--space",
+        "nb201:cifar10",
+        "--count",
+        "2",
+        "--warmup",
+        "1",
+        "--repeats",
+        "3",
+        "--profile",
+        &p("host.json"),
+        "--measurements-out",
+        &p("pred.csv"),
+    ]);
+    assert!(pred.contains("2 subnets of nb201:cifar10 compiled and timed here"), "{pred}");
+    assert_eq!(std::fs::read_to_string(p("pred.csv")).unwrap().lines().count(), 3);
+    let e = fails(&["measure", "-t", "cortex-a72", "-o", &p("n.csv"), "--layers", &p("n2.csv")]);
+    assert!(e.contains("only `host` can be measured"), "{e}");
+}
