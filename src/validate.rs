@@ -149,3 +149,49 @@ pub fn score(d: &Dataset, model: &Model, energy: bool) -> Result<(Score, Vec<f64
     };
     Ok((s, pred))
 }
+
+/// A predicted-against-measured scatter plot (SVG, log-log), with the y = x line and the ±10 %
+/// band, titled with the scores; written atomically to `path`.
+pub fn plot(path: &Path, pred: &[f64], truth: &[f64], title: &str) -> Result<()> {
+    use plotters::prelude::*;
+    if path.extension().and_then(|e| e.to_str()) != Some("svg") {
+        bail!("{}: the plot is written as SVG; name it `….svg`", path.display());
+    }
+    let pts: Vec<(f64, f64)> =
+        truth.iter().zip(pred).filter(|(t, p)| **t > 0.0 && **p > 0.0).map(|(t, p)| (*t, *p)).collect();
+    if pts.is_empty() {
+        anyhow::bail!("{}: nothing to plot (no positive predictions and measurements)", path.display());
+    }
+    let (lo, hi) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), (t, p)| (a.min(t.min(*p)), b.max(t.max(*p))));
+    let (lo, hi) = (lo / 1.2, hi * 1.2);
+    let v = crate::costmodel::calibrate::Validation::of(pred, truth);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 640)).into_drawing_area();
+        let draw = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: plotting failed: {e}", path.display());
+        root.fill(&WHITE).map_err(|e| draw(&e))?;
+        let caption = format!(
+            "{title}: {} rows, Spearman {:.3}, MAPE {:.1} %, ±10 % {:.1} %",
+            v.rows,
+            v.spearman,
+            v.mape,
+            100.0 * v.within_10
+        );
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())
+            .map_err(|e| draw(&e))?;
+        chart.configure_mesh().x_desc("measured (ms or mJ)").y_desc("predicted").draw().map_err(|e| draw(&e))?;
+        for (f, style) in [(1.0, BLACK.stroke_width(1)), (1.1, RED.stroke_width(1)), (0.9, RED.stroke_width(1))] {
+            chart.draw_series(LineSeries::new([(lo, lo * f), (hi, hi * f)], style)).map_err(|e| draw(&e))?;
+        }
+        chart
+            .draw_series(pts.iter().map(|&(t, p)| Circle::new((t, p), 2, BLUE.mix(0.4).filled())))
+            .map_err(|e| draw(&e))?;
+        root.present().map_err(|e| draw(&e))?;
+    }
+    crate::io::write_atomic(path, svg.as_bytes())
+}

@@ -22,8 +22,24 @@ fn layer_tables_describe_models_and_bad_rows_are_named() {
     let p = |f: &str| d.path().join(f).to_str().unwrap().to_string();
     std::fs::write(p("l.csv"), TABLE).unwrap();
     std::fs::write(p("m.csv"), "model,latency_ms\nblock,0.5\nhead,0.01\npool,0.02\n").unwrap();
-    let v = ok(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("l.csv"), "--json"]);
+    let v = ok(&[
+        "validate",
+        "-t",
+        "cortex-a72",
+        "--measurements",
+        &p("m.csv"),
+        "--models",
+        &p("l.csv"),
+        "--json",
+        "--plot",
+        &p("scatter.svg"),
+    ]);
     assert_eq!(json(&v)["rows"], 3);
+    let svg = std::fs::read_to_string(p("scatter.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.matches("<circle").count() == 3 && svg.contains("Spearman"), "{svg}");
+    let e =
+        fails(&["validate", "-t", "cortex-a72", "--dataset", "nb201", "--metric", "fpga_ms", "--plot", &p("x.png")]);
+    assert!(e.contains("written as SVG"), "{e}");
     // A layer whose input does not match what the chain produces there.
     std::fs::write(p("bad.csv"), TABLE.replace("block,conv2d,64,16,16,24", "block,conv2d,64,8,8,24")).unwrap();
     let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);

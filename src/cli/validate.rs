@@ -33,6 +33,9 @@ pub struct Options {
     /// A calibrated profile to apply to the target.
     #[arg(long, value_name = "PROFILE.json")]
     profile: Option<PathBuf>,
+    /// Also draw the predicted-vs-measured scatter plot here (SVG).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
     /// Directory holding the data files.
     #[arg(long, default_value = "data")]
     data: PathBuf,
@@ -42,6 +45,9 @@ pub struct Options {
 }
 
 pub fn run(o: Options) -> Result<()> {
+    if let Some(p) = o.plot.as_ref().filter(|p| p.extension().and_then(|e| e.to_str()) != Some("svg")) {
+        anyhow::bail!("{}: the plot is written as SVG; name it `….svg`", p.display());
+    }
     let model = super::model::target_model(&o.target, o.profile.as_deref())?;
     if let Some(path) = &o.measurements {
         let nets = match (&o.space, &o.models) {
@@ -54,6 +60,9 @@ pub fn run(o: Options) -> Result<()> {
         let pred: Vec<f64> = rows.iter().map(|r| r.terms.iter().sum()).collect();
         let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
         let v = Validation::of(&pred, &truth);
+        if let Some(plot) = &o.plot {
+            nasc::validate::plot(plot, &pred, &truth, &format!("{} on {}", path.display(), model.target.name))?;
+        }
         if o.json {
             return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
         }
@@ -73,7 +82,10 @@ pub fn run(o: Options) -> Result<()> {
         anyhow::bail!("give --dataset and --metric, or --measurements with --space or --models");
     };
     let d = load(&o.data, dataset, metric)?;
-    let (s, _) = score(&d, &model, metric.contains("energy"))?;
+    let (s, pred) = score(&d, &model, metric.contains("energy"))?;
+    if let Some(plot) = &o.plot {
+        nasc::validate::plot(plot, &pred, &d.measured, &format!("{dataset} {metric} on {}", model.target.name))?;
+    }
     if o.json {
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&s)?));
     }
