@@ -51,7 +51,7 @@ pub struct Layer {
     pub act: Option<String>,
 }
 
-/// The header [`write`] prints and [`read`] expects.
+/// The header [`write()`] prints and [`read()`] expects.
 pub const HEADER: &str = "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act";
 
 fn activation(name: &str) -> Option<Activation> {
