@@ -54,7 +54,7 @@ impl OpCost {
         }
         let c = Self::kernels(op, inputs)
             .iter()
-            .map(|k| match self.model.host_kernel(k).filter(|_| host) {
+            .map(|k| match if host { self.model.host_kernel(k) } else { None } {
                 Some(h) => h.latency_s * 1e3,
                 None => self.model.kernel(k).latency_s * 1e3,
             })

@@ -89,13 +89,13 @@ pub struct OptimizeOptions {
 pub struct Timing {
     /// Untimed runs first.
     #[arg(long, default_value_t = 5)]
-    warmup: usize,
+    pub(super) warmup: usize,
     /// Timed runs.
     #[arg(long, default_value_t = 30)]
-    repeats: usize,
+    pub(super) repeats: usize,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 /// Options of `nasc bench run`.
@@ -141,8 +141,8 @@ pub struct PointwiseOptions {
 
 /// Median, 10th and 90th percentile, in milliseconds.
 #[derive(Clone, Copy, Debug)]
-struct Stats {
-    median: f64,
+pub(super) struct Stats {
+    pub(super) median: f64,
     p10: f64,
     p90: f64,
 }
@@ -166,7 +166,7 @@ fn time(t: &Timing, mut f: impl FnMut() -> Result<()>) -> Result<Stats> {
 }
 
 /// A JIT-compiled network with its buffers and a deterministic input.
-struct Bench {
+pub(super) struct Bench {
     jit: Jit,
     input: Vec<f32>,
     output: Vec<f32>,
@@ -179,7 +179,7 @@ impl Bench {
         Bench::quiet(g, w)
     }
 
-    fn quiet(g: &Graph, w: &Weights) -> Result<Bench> {
+    pub(super) fn quiet(g: &Graph, w: &Weights) -> Result<Bench> {
         let jit = Jit::new(g, w, Opt::O3)?;
         let input: Vec<f32> = (0..jit.input_len()).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
         let output = vec![0.0; jit.output_len()];
@@ -187,7 +187,7 @@ impl Bench {
         Ok(Bench { jit, input, output, arena })
     }
 
-    fn time(&mut self, t: &Timing) -> Result<(Stats, usize)> {
+    pub(super) fn time(&mut self, t: &Timing) -> Result<(Stats, usize)> {
         let mut exit = 0;
         let s = time(t, || {
             exit = self.jit.run_into(&self.input, &mut self.output, &mut self.arena)?;

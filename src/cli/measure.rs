@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use nasc::codegen::{Jit, Opt};
 use nasc::ir::Weights;
 use nasc::layers::{self, Layer};
 
@@ -117,9 +116,7 @@ pub fn run(o: Options) -> Result<()> {
             o.target
         );
     }
-    if o.repeats == 0 {
-        bail!("--repeats must be at least 1");
-    }
+    let timing = super::bench::Timing { warmup: o.warmup, repeats: o.repeats, json: false };
     let kernels = sweep(o.quick);
     let origin = "the sweep";
     let started = Instant::now();
@@ -129,21 +126,8 @@ pub fn run(o: Options) -> Result<()> {
         bar(i, kernels.len(), name, started);
         let g = layers::graph(name, ls, origin)?;
         let w = Weights::random(&g, o.seed)?;
-        let jit = Jit::new(&g, &w, Opt::O3)?;
-        let input: Vec<f32> = (0..jit.input_len()).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
-        let mut output = vec![0.0; jit.output_len()];
-        let mut arena = vec![0.0; jit.arena().elements];
-        for _ in 0..o.warmup {
-            jit.run_into(&input, &mut output, &mut arena)?;
-        }
-        let mut t = Vec::with_capacity(o.repeats);
-        for _ in 0..o.repeats {
-            let t0 = Instant::now();
-            jit.run_into(&input, &mut output, &mut arena)?;
-            t.push(t0.elapsed().as_secs_f64() * 1e3);
-        }
-        t.sort_by(f64::total_cmp);
-        csv += &format!("{name},{:.6}\n", t[t.len() / 2]);
+        let (t, _) = super::bench::Bench::quiet(&g, &w)?.time(&timing)?;
+        csv += &format!("{name},{:.6}\n", t.median);
         table.extend(ls.iter().cloned());
     }
     bar(kernels.len(), kernels.len(), "done", started);
