@@ -11,24 +11,78 @@
 //! head,dense,64,1,1,10,,,,
 //! ```
 //!
-//! The rows of one model, in order, form a chain: each layer reads the previous one's output
-//! (the first reads the model's input, `[1, in_c, in_h, in_w]`); `in_c,in_h,in_w` of every row
-//! must match what the chain produces there, which catches a table that does not describe a
-//! real network. `op` is one of `conv2d` (`out_c`, `kernel`, `stride`, `groups` — `groups =
-//! in_c = out_c` for a depthwise layer — padding `(kernel − 1)/2`, an optional fused `act`),
-//! `dense` (`out_c` features; the input is flattened), `batchnorm`, `avg_pool`/`max_pool`
-//! (`kernel`, `stride`, padding `(kernel − 1)/2`), `global_avg_pool`, an activation (`relu`,
-//! `relu6`, `hswish`, `hsigmoid`, `sigmoid`, `swish`) or `add` (the previous output added to
-//! itself: the elementwise work of a residual sum). Empty cells are absent values. Errors name
-//! the file and line.
+//! By default the rows of one model form a chain: each layer reads the previous one's output (the
+//! first reads the model's input, `[1, in_c, in_h, in_w]`); `in_c,in_h,in_w` of every row must
+//! match what the layers before produce there, which catches a table that does not describe a
+//! real network. Two optional columns describe the rest:
+//!
+//! - `from`: where the layer reads from — empty (the previous row), `input` (the input of the
+//!   model, or of the segment),
+//!   layer numbers within the model counted from 1 and joined by `+` (`3+7`: an `add`, `mul` or
+//!   `concat` of layers 3 and 7; the first must have shape `in_c,in_h,in_w`; `0` is the input:
+//!   `5+0` is a residual sum of layer 5 and the input), or `new`: a tensor
+//!   of shape `in_c,in_h,in_w` made by something the table does not describe (an upsample, a
+//!   detection head, a reshape). `new` starts a new *segment*, priced on its own; a model costs
+//!   the sum of its segments, and a layer may only read layers of its own segment.
+//! - `pad`: a convolution's or pool's symmetric padding (default `(kernel − 1)/2`).
+//!
+//! `op` is one of `conv2d` (`out_c`, `kernel`, `stride`, `groups` — `groups = in_c = out_c` for
+//! a depthwise layer — an optional fused `act`), `dense` (`out_c` features; the input is
+//! flattened), `batchnorm`, `avg_pool`/`max_pool` (`kernel`, `stride`), `global_avg_pool`, an
+//! activation (`relu`, `relu6`, `hswish`, `hsigmoid`, `sigmoid`, `swish`), `add` (of the layers
+//! in `from`, or of the previous output with itself: the elementwise work of a residual sum),
+//! `mul` (the first input scaled per channel by the second, `[C, 1, 1]`: squeeze-excite),
+//! `concat` (channels), `slice` (the first `out_c` channels), `channel_shuffle` (`groups`),
+//! `flatten` or `softmax`. Empty cells are absent values. Errors name the file and line, or the
+//! model and layer.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::ir::op::{Activation, BatchNorm, Conv2d, Dense, Groups, Input, Pool};
+use crate::ir::op::{Activation, BatchNorm, ChannelShuffle, Concat, Conv2d, Dense, Groups, Input, Pool, SliceChannels};
 use crate::ir::{Graph, NodeId, Op};
+
+/// Where a layer reads from (the `from` column).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Source {
+    /// The previous row (an empty cell).
+    #[default]
+    Prev,
+    /// The model's input.
+    Input,
+    /// A tensor the table does not describe: starts a new segment.
+    New,
+    /// Earlier layers of the model, numbered from 1 (0: the segment's input).
+    Rows(Vec<usize>),
+}
+
+impl Source {
+    fn parse(text: &str) -> Option<Source> {
+        match text {
+            "" | "prev" => Some(Source::Prev),
+            "input" => Some(Source::Input),
+            "new" => Some(Source::New),
+            _ => text.split('+').map(|t| t.trim().parse::<usize>().ok()).collect::<Option<Vec<_>>>().map(Source::Rows),
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Prev => Ok(()),
+            Source::Input => f.write_str("input"),
+            Source::New => f.write_str("new"),
+            Source::Rows(rs) => {
+                let t: Vec<String> = rs.iter().map(usize::to_string).collect();
+                f.write_str(&t.join("+"))
+            }
+        }
+    }
+}
 
 /// One row of a layer table.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,22 +91,44 @@ pub struct Layer {
     pub model: String,
     /// The op (see the module docs).
     pub op: String,
-    /// Input `[C, H, W]`.
+    /// Input `[C, H, W]` (of the first input).
     pub input: [usize; 3],
-    /// Output channels (conv) or features (dense).
+    /// Output channels (conv, slice) or features (dense).
     pub out_c: Option<usize>,
     /// Kernel (conv, pools).
     pub kernel: Option<usize>,
     /// Stride (conv, pools).
     pub stride: Option<usize>,
-    /// Groups (conv).
+    /// Groups (conv, channel shuffle).
     pub groups: Option<usize>,
     /// Fused activation (conv, dense).
     pub act: Option<String>,
+    /// Symmetric padding (conv, pools); `None` is `(kernel − 1)/2`.
+    pub pad: Option<usize>,
+    /// Where it reads from.
+    pub from: Source,
 }
 
-/// The header [`write()`] prints and [`read()`] expects.
-pub const HEADER: &str = "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act";
+impl Layer {
+    /// A layer of `model` reading the previous row, with no attributes set.
+    pub fn new(model: &str, op: &str, input: [usize; 3]) -> Layer {
+        Layer {
+            model: model.into(),
+            op: op.into(),
+            input,
+            out_c: None,
+            kernel: None,
+            stride: None,
+            groups: None,
+            act: None,
+            pad: None,
+            from: Source::Prev,
+        }
+    }
+}
+
+/// The header [`write()`] prints; [`read()`] needs its first five columns, the rest are optional.
+pub const HEADER: &str = "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act,pad,from";
 
 fn activation(name: &str) -> Option<Activation> {
     Activation::ALL.into_iter().find(|a| a.name() == name)
@@ -73,19 +149,21 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<(String, Vec<Layer>)>> {
         let line = i + 2;
         let rec = rec.with_context(|| format!("{origin}:{line}"))?;
         let text = |n: &str| col(n).and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty());
-        let num = |n: &str| -> Result<Option<usize>> {
+        let int = |n: &str, min: usize| -> Result<Option<usize>> {
             text(n)
                 .map(|v| {
-                    v.parse::<usize>()
-                        .ok()
-                        .filter(|&x| x > 0)
-                        .with_context(|| format!("{origin}:{line}: {n} `{v}` is not a positive integer"))
+                    v.parse::<usize>().ok().filter(|&x| x >= min).with_context(|| {
+                        let what = if min > 0 { "a positive integer" } else { "a non-negative integer" };
+                        format!("{origin}:{line}: {n} `{v}` is not {what}")
+                    })
                 })
                 .transpose()
         };
+        let num = |n: &str| int(n, 1);
         let req = |n: &str| -> Result<usize> { num(n)?.with_context(|| format!("{origin}:{line}: {n} is missing")) };
         let model = text("model").with_context(|| format!("{origin}:{line}: model is missing"))?.to_string();
         let op = text("op").with_context(|| format!("{origin}:{line}: op is missing"))?.to_string();
+        let from = text("from").unwrap_or("");
         let layer = Layer {
             model: model.clone(),
             op,
@@ -95,6 +173,10 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<(String, Vec<Layer>)>> {
             stride: num("stride")?,
             groups: num("groups")?,
             act: text("act").map(str::to_string),
+            pad: int("pad", 0)?,
+            from: Source::parse(from).with_context(|| {
+                format!("{origin}:{line}: from `{from}` is not `input`, `new` or layer numbers joined by `+`")
+            })?,
         };
         match models.iter_mut().find(|(m, _)| *m == model) {
             Some((_, v)) => v.push(layer),
@@ -119,7 +201,7 @@ pub fn write(layers: &[Layer]) -> String {
     let mut s = format!("{HEADER}\n");
     for l in layers {
         s += &format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
             l.model,
             l.op,
             l.input[0],
@@ -129,40 +211,90 @@ pub fn write(layers: &[Layer]) -> String {
             o(l.kernel),
             o(l.stride),
             o(l.groups),
-            l.act.as_deref().unwrap_or("")
+            l.act.as_deref().unwrap_or(""),
+            o(l.pad),
+            l.from
         );
     }
     s
 }
 
-/// The graph of one model's layers (a chain from its input to an output); `origin` names the
-/// table in errors, with the model.
+/// The graph of a one-segment model (see [`segments`]).
 pub fn graph(name: &str, layers: &[Layer], origin: &str) -> Result<Graph> {
+    let mut segs = segments(name, layers, origin)?;
+    if segs.len() != 1 {
+        bail!("{origin}: model `{name}` has {} segments (`from = new`), one graph was expected", segs.len());
+    }
+    Ok(segs.remove(0))
+}
+
+/// The graphs of one model's segments, each from its input to an output reading the segment's
+/// last layer; `origin` names the table in errors, with the model and layer.
+pub fn segments(name: &str, layers: &[Layer], origin: &str) -> Result<Vec<Graph>> {
     let at = |k: usize| format!("{origin}: model `{name}`, layer {}", k + 1);
-    let first = layers.first().with_context(|| format!("{origin}: model `{name}` has no layers"))?;
-    let mut g = Graph::new(name);
-    let [c, h, w] = first.input;
-    let mut prev: NodeId = g.add("input", Op::Input(Input { shape: vec![1, c, h, w] }), &[])?;
+    if layers.is_empty() {
+        bail!("{origin}: model `{name}` has no layers");
+    }
+    let mut done: Vec<Graph> = Vec::new();
+    // The segment being built, its input and last node.
+    let mut cur: Option<(Graph, NodeId, NodeId)> = None;
+    // Per row: its segment and node.
+    let mut made: Vec<(usize, NodeId)> = Vec::new();
     for (k, l) in layers.iter().enumerate() {
+        if cur.is_none() || l.from == Source::New {
+            if let Some((mut g, _, last)) = cur.take() {
+                g.add("output", Op::Output, &[last])?;
+                g.validate().with_context(|| format!("{origin}: model `{name}`"))?;
+                done.push(g);
+            }
+            let title = if done.is_empty() { name.to_string() } else { format!("{name}#{}", done.len() + 1) };
+            let mut g = Graph::new(&title);
+            let [c, h, w] = l.input;
+            let input = g.add("input", Op::Input(Input { shape: vec![1, c, h, w] }), &[])?;
+            cur = Some((g, input, input));
+        }
+        let seg = done.len();
+        let (g, input, last) = cur.as_mut().expect("a segment is open");
+        let mut srcs: Vec<NodeId> = match &l.from {
+            Source::Prev | Source::New => vec![*last],
+            Source::Input => vec![*input],
+            Source::Rows(rs) => rs
+                .iter()
+                .map(|&r| match made.get(r.wrapping_sub(1)) {
+                    _ if r == 0 => Ok(*input),
+                    Some(&(s, id)) if r <= k && s == seg => Ok(id),
+                    Some(_) if r <= k => bail!("{}: from {r}: layer {r} is in an earlier segment", at(k)),
+                    _ => bail!("{}: from {r}: not an earlier layer of the model", at(k)),
+                })
+                .collect::<Result<_>>()?,
+        };
         let shapes = g.infer_shapes().with_context(|| at(k))?;
-        let have = &shapes[prev.index()];
+        let have = &shapes[srcs[0].index()];
         let have_chw = match have.as_slice() {
             [_, c, h, w] => [*c, *h, *w],
             [_, c] => [*c, 1, 1],
             _ => bail!("{}: unexpected shape {have:?}", at(k)),
         };
         if have_chw != l.input {
-            bail!("{}: in_c,in_h,in_w say {:?}, the layers before produce {:?}", at(k), l.input, have_chw);
+            bail!("{}: in_c,in_h,in_w say {:?}, the layer it reads produces {:?}", at(k), l.input, have_chw);
         }
         let act = match l.act.as_deref() {
             None => None,
             Some(a) => Some(activation(a).with_context(|| format!("{}: unknown activation `{a}`", at(k)))?),
         };
         let need = |v: Option<usize>, what: &str| v.with_context(|| format!("{}: {} needs {what}", at(k), l.op));
+        let two = |srcs: &[NodeId]| {
+            if srcs.len() < 2 {
+                bail!("{}: {} needs two or more layers in `from`", at(k), l.op)
+            }
+            Ok(())
+        };
         let op = match l.op.as_str() {
             "conv2d" => {
                 let kk = need(l.kernel, "kernel")?;
                 let mut cv = Conv2d::new(need(l.out_c, "out_c")?, kk, l.stride.unwrap_or(1));
+                let p = l.pad.unwrap_or((kk - 1) / 2);
+                cv.padding = [p, p];
                 cv.groups = Groups::Fixed(l.groups.unwrap_or(1));
                 cv.bias = true;
                 cv.act = act;
@@ -170,14 +302,14 @@ pub fn graph(name: &str, layers: &[Layer], origin: &str) -> Result<Graph> {
             }
             "dense" => {
                 if have.len() == 4 {
-                    prev = g.add(format!("l{k}.flatten"), Op::Flatten, &[prev])?;
+                    srcs[0] = g.add(format!("l{k}.flatten"), Op::Flatten, &[srcs[0]])?;
                 }
                 Op::Dense(Dense { out_features: need(l.out_c, "out_c")?, bias: true, act })
             }
             "batchnorm" => Op::BatchNorm(BatchNorm::default()),
             "avg_pool" | "max_pool" => {
                 let kk = need(l.kernel, "kernel")?;
-                let p = Pool::new(kk, l.stride.unwrap_or(1), (kk - 1) / 2);
+                let p = Pool::new(kk, l.stride.unwrap_or(1), l.pad.unwrap_or((kk - 1) / 2));
                 if l.op == "avg_pool" {
                     Op::AvgPool(p)
                 } else {
@@ -185,21 +317,47 @@ pub fn graph(name: &str, layers: &[Layer], origin: &str) -> Result<Graph> {
                 }
             }
             "global_avg_pool" => Op::GlobalAvgPool,
-            "add" => Op::Add,
+            "add" => {
+                if srcs.len() == 1 {
+                    srcs.push(srcs[0]);
+                }
+                Op::Add
+            }
+            "mul" => {
+                two(&srcs)?;
+                Op::Mul
+            }
+            "concat" => {
+                two(&srcs)?;
+                Op::Concat(Concat { axis: 1 })
+            }
+            "slice" => Op::SliceChannels(SliceChannels { start: 0, end: need(l.out_c, "out_c")? }),
+            "channel_shuffle" => Op::ChannelShuffle(ChannelShuffle { groups: need(l.groups, "groups")? }),
+            "flatten" => Op::Flatten,
+            "softmax" => {
+                if have.len() == 4 {
+                    srcs[0] = g.add(format!("l{k}.flatten"), Op::Flatten, &[srcs[0]])?;
+                }
+                Op::Softmax
+            }
             other => match activation(other) {
                 Some(a) => Op::from_activation(a),
                 None => bail!("{}: unknown op `{other}`", at(k)),
             },
         };
-        let inputs: Vec<NodeId> = if matches!(op, Op::Add) { vec![prev, prev] } else { vec![prev] };
-        prev = g.add(format!("l{k}.{}", l.op), op, &inputs).with_context(|| at(k))?;
+        let id = g.add(format!("l{k}.{}", l.op), op, &srcs).with_context(|| at(k))?;
+        g.infer_shapes().with_context(|| at(k))?;
+        made.push((seg, id));
+        *last = id;
     }
-    g.add("output", Op::Output, &[prev])?;
+    let (mut g, _, last) = cur.expect("a segment is open");
+    g.add("output", Op::Output, &[last])?;
     g.validate().with_context(|| format!("{origin}: model `{name}`"))?;
-    Ok(g)
+    done.push(g);
+    Ok(done)
 }
 
-/// Every model of a table as a graph, by name.
-pub fn graphs(models: &[(String, Vec<Layer>)], origin: &str) -> Result<BTreeMap<String, Graph>> {
-    models.iter().map(|(n, ls)| Ok((n.clone(), graph(n, ls, origin)?))).collect()
+/// Every model of a table as its segments' graphs, by name.
+pub fn graphs(models: &[(String, Vec<Layer>)], origin: &str) -> Result<BTreeMap<String, Vec<Graph>>> {
+    models.iter().map(|(n, ls)| Ok((n.clone(), segments(n, ls, origin)?))).collect()
 }

@@ -16,4 +16,5 @@ pub mod layers;
 pub mod onnx;
 pub mod optimize;
 pub mod study;
+pub mod tables;
 pub mod validate;

@@ -41,7 +41,101 @@ pub const CASES: &[Case] = &[
     Case { dataset: "fbnet-imagenet", metric: "eyeriss_latency", target: "eyeriss" },
     Case { dataset: "fbnet-imagenet", metric: "fpga_latency", target: "fpga-zc706" },
     Case { dataset: "fbnet-imagenet", metric: "edgegpu_latency", target: "edgetpu" },
+    Case { dataset: "ofa-note10", metric: "mean_ms", target: "cortex-a76" },
+    Case { dataset: "ncnn", metric: "pi4-a72", target: "cortex-a72" },
+    Case { dataset: "ncnn", metric: "rk3588-a76", target: "cortex-a76" },
+    Case { dataset: "ncnn", metric: "rk3588-a55", target: "cortex-a53" },
+    Case { dataset: "ncnn", metric: "rk3566-a55", target: "cortex-a53" },
+    Case { dataset: "ncnn", metric: "pi3-a53", target: "cortex-a53" },
+    Case { dataset: "ncnn", metric: "unoq-a53", target: "cortex-a53" },
+    Case { dataset: "ncnn", metric: "sg2000-c906", target: "c906" },
 ];
+
+/// What a case scores: calibration rows, MACs, and the additive baseline's features.
+struct Prepared {
+    rows: Vec<Row>,
+    macs: Vec<f64>,
+    feats: Vec<Vec<f64>>,
+    width: usize,
+}
+
+/// The rows of a case on a model: a dataset of a built-in space, the Note10 block table
+/// (`ofa-note10`) or an ncnn board (`ncnn`, metric = the board's key in
+/// [`crate::tables::BOARDS`]).
+fn prepare(data: &Path, case: &Case, model: &Model) -> Result<Prepared> {
+    let from_tables = |models: &crate::tables::Models,
+                       ms: &[Measurement],
+                       macs: &std::collections::BTreeMap<String, f64>|
+     -> Result<Prepared> {
+        let graphs = crate::layers::graphs(models, case.dataset)?;
+        let per: Vec<(Row, f64, Vec<f64>)> = ms
+            .par_iter()
+            .map(|m| {
+                let segs = &graphs[&m.arch];
+                let (terms, energy_mj) = segments_cost(segs, model)?;
+                let row = Row { terms, energy_mj, latency_ms: m.latency_ms, measured_energy_mj: None };
+                Ok((row, macs[&m.arch], layer_features(segs)?))
+            })
+            .collect::<Result<_>>()?;
+        let width = per.first().map_or(0, |p| p.2.len());
+        let (rows, rest): (Vec<Row>, Vec<(f64, Vec<f64>)>) = per.into_iter().map(|(r, m, f)| (r, (m, f))).unzip();
+        let (macs, feats) = rest.into_iter().unzip();
+        Ok(Prepared { rows, macs, feats, width })
+    };
+    match case.dataset {
+        "ofa-note10" => {
+            let (models, ms, macs) = crate::tables::note10(data)?;
+            from_tables(&models, &ms, &macs)
+        }
+        "ncnn" => {
+            let board = crate::tables::BOARDS
+                .iter()
+                .find(|b| b.key == case.metric)
+                .with_context(|| format!("unknown ncnn board `{}`", case.metric))?;
+            let n = crate::tables::ncnn(data)?;
+            let ms = crate::tables::board_measurements(data, board, &n.models)?;
+            from_tables(&n.models, &ms, &n.macs)
+        }
+        _ => {
+            let d = load(data, case.dataset, case.metric)?;
+            let rows = rows(&d, model).with_context(|| format!("{} {}", case.dataset, case.metric))?;
+            let (feats, width) = one_hot(&d)?;
+            Ok(Prepared { rows, macs: d.macs, feats, width })
+        }
+    }
+}
+
+/// Per-layer features of a network for the additive baseline: MACs (millions) of dense
+/// k×k, pointwise, depthwise, grouped convolutions and FC layers, elements (millions) read by
+/// pooling and produced by elementwise layers, the number of layers, and a constant.
+fn layer_features(segs: &[crate::ir::Graph]) -> Result<Vec<f64>> {
+    use crate::costmodel::kernel::{fuse, Class};
+    let mut f = vec![0.0; 9];
+    for g in segs {
+        let shapes = g.infer_shapes()?;
+        for k in fuse(g, &shapes).0 {
+            let slot = match k.class {
+                Class::Conv => 0,
+                Class::Pointwise => 1,
+                Class::Depthwise => 2,
+                Class::Grouped => 3,
+                Class::Dense => 4,
+                Class::Pool | Class::GlobalPool => 5,
+                Class::Elementwise => 6,
+                _ => continue,
+            };
+            f[slot] += match slot {
+                5 => k.in_elems,
+                6 => k.out_elems,
+                _ => k.macs,
+            } as f64
+                * 1e-6;
+            f[7] += 1.0;
+        }
+    }
+    f[8] = 1.0;
+    Ok(f)
+}
 
 /// The result of one case.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -54,10 +148,15 @@ pub struct CaseResult {
     pub target: String,
     /// Rows in the dataset.
     pub rows: usize,
-    /// Architectures used to calibrate, per draw.
+    /// Architectures used to calibrate, per draw (at most the rows less 4).
     pub train: usize,
     /// Per draw: scores on the rows not used for calibration.
     pub draws: Vec<Validation>,
+    /// The held-out predictions of every draw scored together (what to read where a draw
+    /// scores only a few rows, as on the ncnn boards).
+    pub pooled: Validation,
+    /// Spearman ρ of MACs on the same pooled held-out rows.
+    pub pooled_spearman_macs: f64,
     /// The uncalibrated model on all rows.
     pub uncalibrated: Validation,
     /// Spearman ρ of MACs on all rows.
@@ -162,13 +261,15 @@ pub fn run_case(
     seed: u64,
     opts: Option<FitOptions>,
 ) -> Result<CaseResult> {
-    let d = load(data, case.dataset, case.metric)?;
     let model = Model::new(crate::targets::lookup(case.target)?)?;
-    let rows = rows(&d, &model).with_context(|| format!("{} {}", case.dataset, case.metric))?;
+    let Prepared { rows, macs, feats, width } = prepare(data, case, &model)?;
     let n = rows.len();
     let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
     let analytic: Vec<f64> = rows.iter().map(|r| r.terms.iter().sum()).collect();
+    // Small sets (ncnn boards: 20–24 networks) keep at least 4 rows to score.
+    let train = train.min(n.saturating_sub(4)).max(1);
     let mut out = Vec::new();
+    let (mut pooled_pred, mut pooled_truth, mut pooled_macs) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..draws {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_add(k as u64));
         let mut idx: Vec<usize> = (0..n).collect();
@@ -183,9 +284,11 @@ pub fn run_case(
         let pred: Vec<f64> = te.iter().map(|&i| f.predict(&rows[i].terms)).collect();
         let t: Vec<f64> = te.iter().map(|&i| truth[i]).collect();
         out.push(Validation::of(&pred, &t));
+        pooled_pred.extend_from_slice(&pred);
+        pooled_truth.extend_from_slice(&t);
+        pooled_macs.extend(te.iter().map(|&i| macs[i]));
     }
     // Additive per-layer least squares on half the rows.
-    let (feats, width) = one_hot(&d)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
     let mut idx: Vec<usize> = (0..n).collect();
     idx.shuffle(&mut rng);
@@ -202,8 +305,10 @@ pub fn run_case(
         rows: n,
         train,
         draws: out,
+        pooled: Validation::of(&pooled_pred, &pooled_truth),
+        pooled_spearman_macs: stats::spearman(&pooled_macs, &pooled_truth),
         uncalibrated: Validation::of(&analytic, &truth),
-        spearman_macs: stats::spearman(&d.macs, &truth),
+        spearman_macs: stats::spearman(&macs, &truth),
         additive_half: Validation::of(&pb, &tb),
     })
 }
@@ -260,6 +365,20 @@ pub fn parse_measurements(bytes: &[u8], origin: &str) -> Result<Vec<Measurement>
     Ok(out)
 }
 
+/// The analytic terms (ms) and energy (mJ) of a layer-table model: the sums over its segments.
+pub fn segments_cost(segs: &[crate::ir::Graph], model: &Model) -> Result<(crate::costmodel::analytic::Terms, f64)> {
+    let mut terms = crate::costmodel::analytic::Terms::default();
+    let mut energy = 0.0;
+    for g in segs {
+        let r = cost(g, model)?;
+        for (t, x) in terms.iter_mut().zip(&r.terms_ms) {
+            *t += x;
+        }
+        energy += r.energy_mj;
+    }
+    Ok((terms, energy))
+}
+
 /// Where the networks of a measurement CSV come from.
 #[derive(Clone, Debug)]
 pub enum Networks {
@@ -286,21 +405,20 @@ pub fn measurement_rows(path: &Path, nets: &Networks, model: &Model, ms: &[Measu
         .enumerate()
         .map(|(i, m)| {
             let at = || format!("{}:{}", path.display(), i + 2);
-            let g = match (&space, &graphs) {
-                (Some(s), _) => s.subnet(&m.arch).with_context(at)?,
-                (None, Some(gs)) => gs
-                    .get(&m.arch)
-                    .cloned()
-                    .with_context(|| format!("{}: model `{}` is not in the layer table", at(), m.arch))?,
+            let (terms, energy_mj) = match (&space, &graphs) {
+                (Some(s), _) => {
+                    let r = cost(&s.subnet(&m.arch).with_context(at)?, model)?;
+                    (r.terms_ms, r.energy_mj)
+                }
+                (None, Some(gs)) => {
+                    let segs = gs
+                        .get(&m.arch)
+                        .with_context(|| format!("{}: model `{}` is not in the layer table", at(), m.arch))?;
+                    segments_cost(segs, model)?
+                }
                 (None, None) => unreachable!("a space or a layer table"),
             };
-            let r = cost(&g, model)?;
-            Ok(Row {
-                terms: r.terms_ms,
-                energy_mj: r.energy_mj,
-                latency_ms: m.latency_ms,
-                measured_energy_mj: m.energy_mj,
-            })
+            Ok(Row { terms, energy_mj, latency_ms: m.latency_ms, measured_energy_mj: m.energy_mj })
         })
         .collect()
 }

@@ -21,7 +21,40 @@ const FLOORS: &[(Case, f64, f64)] = &[
     (Case { dataset: "fbnet-cifar100", metric: "raspi4_latency", target: "cortex-a72" }, 0.94, 0.90),
     (Case { dataset: "fbnet-cifar100", metric: "eyeriss_latency", target: "eyeriss" }, 0.98, 0.99),
     (Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72" }, 0.98, 0.98),
+    (Case { dataset: "ofa-note10", metric: "mean_ms", target: "cortex-a76" }, 0.98, 0.80),
 ];
+
+/// ncnn boards (20–24 networks; 4 held out per draw): (board, target, pooled Spearman floor
+/// over 5 draws, pooled MAPE ceiling %), from what they measured when this was written.
+const BOARD_FLOORS: &[(&str, &str, f64, f64)] = &[
+    ("pi4-a72", "cortex-a72", 0.97, 15.0),
+    ("rk3588-a76", "cortex-a76", 0.94, 28.0),
+    ("rk3588-a55", "cortex-a53", 0.94, 30.0),
+    ("rk3566-a55", "cortex-a53", 0.92, 28.0),
+    ("pi3-a53", "cortex-a53", 0.97, 13.0),
+    ("unoq-a53", "cortex-a53", 0.96, 16.0),
+    ("sg2000-c906", "c906", 0.90, 16.0),
+];
+
+#[test]
+fn few_shot_calibration_on_ncnn_boards_stays_above_floors() {
+    for &(board, target, rho_floor, mape_ceiling) in BOARD_FLOORS {
+        let case = Case { dataset: "ncnn", metric: board, target };
+        let r = run_case(data(), &case, 20, 5, 1, None).unwrap();
+        eprintln!(
+            "ncnn {board} on {target}: {} rows, fit on {} → pooled held-out ρ {:.4} (MACs on the same rows {:.4}), MAPE {:.1} %, ±10 % {:.1} %",
+            r.rows,
+            r.train,
+            r.pooled.spearman,
+            r.pooled_spearman_macs,
+            r.pooled.mape,
+            100.0 * r.pooled.within_10
+        );
+        assert!(r.rows >= 20, "{board}: {} networks", r.rows);
+        assert!(r.pooled.spearman >= rho_floor, "{board}: pooled ρ {} under {rho_floor}", r.pooled.spearman);
+        assert!(r.pooled.mape <= mape_ceiling, "{board}: pooled MAPE {} over {mape_ceiling}", r.pooled.mape);
+    }
+}
 
 #[test]
 fn few_shot_calibration_stays_above_floors() {

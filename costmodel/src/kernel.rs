@@ -240,17 +240,24 @@ pub fn fuse(graph: &Graph, shapes: &[Shape]) -> (Vec<Kernel>, Vec<usize>) {
         };
         let out_elems =
             if class == Class::Free || class == Class::ExitDecision { 0 } else { numel(&shapes[last.index()]) as u64 };
-        let elementwise_ops = match class {
-            Class::Elementwise => numel(out) as u64 * ins.len().max(1) as u64,
-            Class::ExitDecision => 3 * numel(out) as u64,
-            _ => (nodes.len() as u64 - 1) * numel(&shapes[last.index()]) as u64,
-        };
         // A conv or dense carrying its activation (after rewriting) names it too: an NPU runs
         // the kernel only if it runs that activation.
         let fused_act = match &node.op {
             Op::Conv2d(c) => c.act,
             Op::Dense(d) => d.act,
             _ => None,
+        };
+        // Fused elementwise work counts the same whether an activation is a node of its own
+        // or carried by the conv (`Op::elementwise_weight`).
+        let weight = |x: NodeId| graph.node(x).op.elementwise_weight();
+        let elementwise_ops = match class {
+            Class::Elementwise => numel(out) as u64 * ins.len().max(1) as u64 * weight(nodes[0]),
+            Class::ExitDecision => 3 * numel(out) as u64,
+            _ => {
+                let fused: u64 = nodes[1..].iter().map(|&x| weight(x)).sum::<u64>()
+                    + fused_act.map_or(0, |a| a.elementwise_weight());
+                fused * numel(&shapes[last.index()]) as u64
+            }
         };
         let ops = std::iter::once(node.op.name())
             .chain(fused_act.map(|a| a.name()))

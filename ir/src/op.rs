@@ -47,6 +47,21 @@ impl Activation {
         }
     }
 
+    /// Work per element in simple float operations: `max` (ReLU), `max`+`min` (ReLU6),
+    /// add and clamp (hard sigmoid), and a multiply more (hard swish); the logistic costs an
+    /// exponential (a vectorised polynomial, ~6 operations), an add and a divide, swish a
+    /// multiply more.
+    pub fn elementwise_weight(self) -> u64 {
+        match self {
+            Activation::Relu => 1,
+            Activation::Relu6 => 2,
+            Activation::Hsigmoid => 3,
+            Activation::Hswish => 4,
+            Activation::Sigmoid => 8,
+            Activation::Swish => 9,
+        }
+    }
+
     /// The op name used in JSON, e.g. `relu6`.
     pub fn name(self) -> &'static str {
         match self {
@@ -506,6 +521,12 @@ impl Op {
             Op::Swish => Activation::Swish,
             _ => return None,
         })
+    }
+
+    /// Elementwise work per output element, in simple float operations (1 for an op that is
+    /// not an activation): what cost models charge for the op, standalone or fused.
+    pub fn elementwise_weight(&self) -> u64 {
+        self.as_activation().map_or(1, Activation::elementwise_weight)
     }
 
     /// The standalone op of an activation.

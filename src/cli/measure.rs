@@ -48,14 +48,11 @@ pub fn sweep(quick: bool) -> Vec<(String, Vec<Layer>)> {
     let mut out = Vec::new();
     for &(c, h) in sizes {
         let layer = |op: &str, out_c: Option<usize>, k: Option<usize>, s: Option<usize>, g: Option<usize>| Layer {
-            model: String::new(),
-            op: op.into(),
-            input: [c, h, h],
             out_c,
             kernel: k,
             stride: s,
             groups: g,
-            act: None,
+            ..Layer::new("", op, [c, h, h])
         };
         let conv = |out_c: usize, k: usize, s: usize, g: usize, act: &str| {
             let mut l = layer("conv2d", Some(out_c), Some(k), Some(s), Some(g));

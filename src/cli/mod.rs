@@ -77,6 +77,9 @@ enum Command {
 enum StudyCommand {
     /// Calibrate on a few architectures per device, score on the rest, over several draws.
     Fewshot(study::Options),
+    /// Write the public per-network data that is not a built-in space (the ncnn benchmark
+    /// networks on each board, the Note10 OFA blocks) as layer tables and measurement CSVs.
+    Tables(study::TablesOptions),
 }
 
 /// Runs a parsed command line.
@@ -97,6 +100,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compile(o) => compile::run(o),
         Command::Optimize(o) => optimize::run(o),
         Command::Study(StudyCommand::Fewshot(o)) => study::run(o),
+        Command::Study(StudyCommand::Tables(o)) => study::tables(o),
         Command::Bench(c) => bench::run(c),
         Command::Measure(o) => measure::run(o),
     }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use nasc::costmodel::calibrate::FitOptions;
 use nasc::study::{run_case, CASES};
@@ -26,14 +26,72 @@ pub struct Options {
     /// chosen per fit by cross-validation on the calibration rows).
     #[arg(long)]
     ridge: Option<f64>,
+    /// Only the devices whose dataset, metric (board) or target contains this text.
+    #[arg(long)]
+    only: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
 }
 
+/// Options of `nasc study tables`.
+#[derive(Args, Debug)]
+pub struct TablesOptions {
+    /// Directory holding the data files.
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// Output directory (created): `ncnn.layers.csv`, `ncnn-<board>.csv` per board,
+    /// `ofa-note10.layers.csv`, `ofa-note10.csv`.
+    #[arg(short, long)]
+    out: PathBuf,
+}
+
+/// `nasc study tables`: the converted layer tables and measurements, for `nasc calibrate
+/// --models` and `nasc validate --models`.
+pub fn tables(o: TablesOptions) -> Result<()> {
+    use nasc::tables;
+    let csv = |ms: &[nasc::study::Measurement]| {
+        let mut s = String::from("model,latency_ms\n");
+        for m in ms {
+            s += &format!("{},{}\n", m.arch, m.latency_ms);
+        }
+        s
+    };
+    let flat = |models: &tables::Models| {
+        let all: Vec<nasc::layers::Layer> = models.iter().flat_map(|(_, ls)| ls.iter().cloned()).collect();
+        nasc::layers::write(&all)
+    };
+    let n = tables::ncnn(&o.data)?;
+    let (note, note_ms, _) = tables::note10(&o.data)?;
+    let mut files = vec![("ncnn.layers.csv".to_string(), flat(&n.models))];
+    for b in tables::BOARDS {
+        files.push((format!("ncnn-{}.csv", b.key), csv(&tables::board_measurements(&o.data, b, &n.models)?)));
+    }
+    files.push(("ofa-note10.layers.csv".into(), flat(&note)));
+    files.push(("ofa-note10.csv".into(), csv(&note_ms)));
+    std::fs::create_dir_all(&o.out).with_context(|| format!("{}: cannot create", o.out.display()))?;
+    for (name, text) in &files {
+        nasc::io::write_atomic(&o.out.join(name), text.as_bytes())?;
+    }
+    let mut report = format!("{} ncnn networks converted; left out per network (layers, MACs):\n", n.models.len());
+    for (m, (kinds, macs)) in &n.skipped {
+        if !kinds.is_empty() {
+            let k: Vec<String> = kinds.iter().map(|(t, c)| format!("{t}×{c}")).collect();
+            report += &format!("  {m:<20} {} ({:.1} M MACs)\n", k.join(" "), macs / 1e6);
+        }
+    }
+    report += &format!("{} Note10 blocks; wrote {} files to {}\n", note.len(), files.len(), o.out.display());
+    super::emit(&report)
+}
+
 pub fn run(o: Options) -> Result<()> {
     let mut results = Vec::new();
     for c in CASES {
+        if let Some(only) = &o.only {
+            if ![c.dataset, c.metric, c.target].iter().any(|t| t.contains(only.as_str())) {
+                continue;
+            }
+        }
         eprintln!("calibrating {} on {} {} …", c.target, c.dataset, c.metric);
         results.push(run_case(
             &o.data,
@@ -48,19 +106,23 @@ pub fn run(o: Options) -> Result<()> {
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&results)?));
     }
     let mut out = format!(
-        "{} architectures per device to calibrate, {} draws (mean [min, max] over draws, scored on all other rows)\n",
-        o.train, o.draws
+        "{} architectures per device to calibrate (fewer where a device has under {} rows: `fit`), {} draws (mean [min, max] over draws, scored on all other rows; `pooled`: all draws' held-out rows together)\n",
+        o.train,
+        o.train + 4,
+        o.draws
     );
     out += &format!(
-        "{:<16} {:<16} {:<11} {:>6} | {:>22} {:>22} {:>20} {:>20} | {:>7} {:>7} | {:>8} {:>7}\n",
+        "{:<16} {:<16} {:<11} {:>6} {:>4} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {:>7} {:>7} | {:>8} {:>7}\n",
         "dataset",
         "metric",
         "target",
         "rows",
+        "fit",
         "Spearman",
         "Kendall",
         "MAPE %",
         "±10 % share",
+        "pooled ρ (MACs)",
         "ρ MACs",
         "ρ raw",
         "add. ±10",
@@ -69,15 +131,17 @@ pub fn run(o: Options) -> Result<()> {
     for r in &results {
         let f = |(m, lo, hi): (f64, f64, f64), p: usize| format!("{m:.prec$} [{lo:.prec$},{hi:.prec$}]", prec = p);
         out += &format!(
-            "{:<16} {:<16} {:<11} {:>6} | {:>22} {:>22} {:>20} {:>20} | {:>7.3} {:>7.3} | {:>8.3} {:>7.3}\n",
+            "{:<16} {:<16} {:<11} {:>6} {:>4} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {:>7.3} {:>7.3} | {:>8.3} {:>7.3}\n",
             r.dataset,
             r.metric,
             r.target,
             r.rows,
+            r.train,
             f(r.spread(|v| v.spearman), 3),
             f(r.spread(|v| v.kendall), 3),
             f(r.spread(|v| v.mape), 1),
             f(r.spread(|v| v.within_10), 3),
+            format!("{:.3} ({:.3})", r.pooled.spearman, r.pooled_spearman_macs),
             r.spearman_macs,
             r.uncalibrated.spearman,
             r.additive_half.within_10,

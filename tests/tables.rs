@@ -1,0 +1,166 @@
+//! Layer tables of the public per-network data (issue 7): the ncnn benchmark networks and the
+//! Note10 OFA blocks convert into graphs whose MACs match the published counts; `from`/`pad`
+//! describe DAGs and segments, and bad references are named; `nasc study tables` writes files
+//! that `nasc calibrate --models` takes.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fails, ok};
+use nasc::costmodel::{cost, Model};
+use nasc::layers;
+use nasc::study::segments_cost;
+
+fn data() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data"))
+}
+
+fn graph_macs(segs: &[nasc::ir::Graph]) -> f64 {
+    segs.iter().map(|g| nasc::ir::stats::totals(g).unwrap().0 as f64).sum()
+}
+
+#[test]
+fn ncnn_networks_convert_with_their_published_macs() {
+    let n = nasc::tables::ncnn(data()).unwrap();
+    assert_eq!(n.models.len(), 24, "every f32 network with complete shape hints");
+    let graphs = layers::graphs(&n.models, "ncnn").unwrap();
+    let model = Model::new(nasc::targets::lookup("cortex-a72").unwrap()).unwrap();
+    for (name, segs) in &graphs {
+        // Conv + FC MACs as the dataset counts them (ours add pooling windows).
+        let ours: f64 = segs
+            .iter()
+            .map(|g| {
+                let shapes = g.infer_shapes().unwrap();
+                g.node_ids()
+                    .filter(|&id| matches!(g.node(id).op, nasc::ir::Op::Conv2d(_) | nasc::ir::Op::Dense(_)))
+                    .map(|id| {
+                        let ins: Vec<&Vec<usize>> = g.inputs(id).iter().map(|i| &shapes[i.index()]).collect();
+                        nasc::ir::stats::op_macs(&g.node(id).op, &ins, &shapes[id.index()]) as f64
+                    })
+                    .sum::<f64>()
+            })
+            .sum();
+        let published = n.macs[name];
+        let skipped = n.skipped[name].1;
+        let rel = (ours + skipped - published).abs() / published;
+        assert!(rel < 0.01, "{name}: {ours} + {skipped} skipped vs {published} published ({rel:.4})");
+        let (terms, _) = segments_cost(segs, &model).unwrap();
+        assert!(terms.iter().sum::<f64>() > 0.0, "{name}");
+    }
+    // What cannot be expressed is reported, not silently dropped.
+    assert!(n.skipped["nanodet_m"].0.contains_key("Interp"));
+    assert!(n.skipped["mobilenet_v2"].0.is_empty());
+    // Detection heads after a reshape become segments of their own.
+    assert!(graphs["mobilenet_ssd"].len() > 1 && graphs["mobilenet_v2"].len() == 1);
+    // Each board has single-core rows for most networks.
+    for b in nasc::tables::BOARDS {
+        let ms = nasc::tables::board_measurements(data(), b, &n.models).unwrap();
+        assert!(ms.len() >= 20, "{}: {}", b.key, ms.len());
+    }
+}
+
+#[test]
+fn note10_blocks_convert_with_their_published_macs() {
+    let (models, ms, macs) = nasc::tables::note10(data()).unwrap();
+    assert_eq!((models.len(), ms.len()), (480, 480));
+    let graphs = layers::graphs(&models, "note10").unwrap();
+    for (name, segs) in &graphs {
+        assert_eq!(segs.len(), 1, "{name}");
+        let rel = (graph_macs(segs) - macs[name]).abs() / macs[name];
+        assert!(rel < 0.01, "{name}: {} vs {}", graph_macs(segs), macs[name]);
+    }
+    // A block with squeeze-excite and a residual is a DAG: the product reads the depthwise
+    // output and the excitation, the sum reads the projection and the block input.
+    let se = graphs.keys().find(|k| k.contains("idskip:1-se:1")).unwrap();
+    let g = &graphs[se][0];
+    let ops: Vec<&str> = g.node_ids().map(|id| g.node(id).op.name()).collect();
+    assert!(ops.contains(&"mul") && ops.contains(&"add"), "{ops:?}");
+    let add = g.node_ids().find(|&id| g.node(id).op.name() == "add").unwrap();
+    assert!(g.inputs(add).contains(&g.input_node().unwrap()));
+}
+
+#[test]
+fn from_and_pad_describe_dags_segments_and_bad_references() {
+    let table = "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act,pad,from\n\
+                 m,conv2d,8,16,16,8,3,1,1,relu,,\n\
+                 m,conv2d,8,16,16,8,3,1,8,,,1\n\
+                 m,add,8,16,16,,,,,,,2+0\n\
+                 m,conv2d,8,16,16,4,5,2,1,,0,\n\
+                 m,global_avg_pool,8,16,16,,,,,,,3\n\
+                 m,conv2d,16,32,32,8,1,1,1,,,new\n";
+    let models = layers::parse(table.as_bytes(), "t.csv").unwrap();
+    let segs = layers::segments("m", &models[0].1, "t.csv").unwrap();
+    assert_eq!(segs.len(), 2);
+    let shapes = segs[0].infer_shapes().unwrap();
+    // pad 0 on a 5×5 stride-2 conv: (16 − 5)/2 + 1 = 6.
+    assert!(shapes.iter().any(|s| s == &vec![1, 4, 6, 6]), "{shapes:?}");
+    // The model costs the sum of its segments.
+    let model = Model::new(nasc::targets::lookup("cortex-a72").unwrap()).unwrap();
+    let (terms, _) = segments_cost(&segs, &model).unwrap();
+    let parts: f64 = segs.iter().map(|g| cost(g, &model).unwrap().terms_ms.iter().sum::<f64>()).sum();
+    assert!((terms.iter().sum::<f64>() - parts).abs() < 1e-12);
+    // Round trip through the writer.
+    let again = layers::parse(layers::write(&models[0].1).as_bytes(), "w.csv").unwrap();
+    assert_eq!(again, models);
+
+    let bad = |row: &str| {
+        let t =
+            format!("model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act,pad,from\nm,relu,8,4,4,,,,,,,\n{row}\n");
+        let ms = layers::parse(t.as_bytes(), "b.csv").and_then(|m| layers::segments("m", &m[0].1, "b.csv").map(|_| ()));
+        format!("{:#}", ms.unwrap_err())
+    };
+    let e = bad("m,add,8,4,4,,,,,,,1+3");
+    assert!(e.contains("layer 2") && e.contains("from 3") && e.contains("not an earlier layer"), "{e}");
+    let e = bad("m,relu,8,4,4,,,,,,,x");
+    assert!(e.contains("b.csv:3") && e.contains("from `x`"), "{e}");
+    let e = bad("m,concat,8,4,4,,,,,,,1");
+    assert!(e.contains("two or more"), "{e}");
+    let e = bad("m,relu,8,4,4,,,,,,-1,");
+    assert!(e.contains("b.csv:3") && e.contains("pad `-1`"), "{e}");
+    let t = "model,op,in_c,in_h,in_w,from\nm,relu,8,4,4,\nm,relu,2,2,2,new\nm,add,2,2,2,1+2\n";
+    let e = format!(
+        "{:#}",
+        layers::segments("m", &layers::parse(t.as_bytes(), "s.csv").unwrap()[0].1, "s.csv").unwrap_err()
+    );
+    assert!(e.contains("layer 1 is in an earlier segment"), "{e}");
+}
+
+#[test]
+fn study_tables_feed_calibrate_and_validate() {
+    let dir = std::env::temp_dir().join(format!("nasc-tables-{}", std::process::id()));
+    let d = dir.to_str().unwrap();
+    let out = ok(&["study", "tables", "--data", data().to_str().unwrap(), "-o", d]);
+    assert!(out.contains("24 ncnn networks") && out.contains("480 Note10 blocks"), "{out}");
+    let layers_csv = dir.join("ncnn.layers.csv");
+    let pi4 = dir.join("ncnn-pi4-a72.csv");
+    let profile = dir.join("pi4.json");
+    ok(&[
+        "calibrate",
+        "-t",
+        "cortex-a72",
+        "--measurements",
+        pi4.to_str().unwrap(),
+        "--models",
+        layers_csv.to_str().unwrap(),
+        "-o",
+        profile.to_str().unwrap(),
+    ]);
+    let v = common::json(&ok(&[
+        "validate",
+        "-t",
+        "cortex-a72",
+        "--profile",
+        profile.to_str().unwrap(),
+        "--measurements",
+        pi4.to_str().unwrap(),
+        "--models",
+        layers_csv.to_str().unwrap(),
+        "--json",
+    ]));
+    let rho = v["spearman"].as_f64().or_else(|| v[0]["spearman"].as_f64()).unwrap();
+    assert!(rho > 0.9, "{v}");
+    let e = fails(&["study", "tables", "--data", "/nonexistent", "-o", d]);
+    assert!(e.contains("/nonexistent/"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
