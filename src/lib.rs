@@ -15,6 +15,7 @@ pub mod io;
 pub mod layers;
 pub mod onnx;
 pub mod optimize;
+pub mod profiles;
 pub mod study;
 pub mod tables;
 pub mod validate;

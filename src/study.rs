@@ -51,6 +51,39 @@ pub const CASES: &[Case] = &[
     Case { dataset: "ncnn", metric: "sg2000-c906", target: "c906" },
 ];
 
+/// The analytic terms and measurements of every row of a case on its target (what a shipped
+/// profile is fitted to).
+pub fn case_rows(data: &Path, case: &Case) -> Result<Vec<Row>> {
+    let model = Model::new(crate::targets::lookup(case.target)?)?;
+    Ok(prepare(data, case, &model)?.rows)
+}
+
+/// The data file a case reads, relative to the data directory.
+pub fn case_source(case: &Case) -> &'static str {
+    match case.dataset {
+        "nb201" => "nb201_cifar10.csv",
+        "fbnet-cifar100" | "fbnet-imagenet" => "fbnet_archs.csv",
+        "ofa-note10" => "ofa_note10_lut_layers.jsonl",
+        _ => "ncnn_results.csv",
+    }
+}
+
+/// The measured device of a case, in words.
+pub fn case_device(case: &Case) -> String {
+    match (case.dataset, case.metric) {
+        ("ncnn", key) => crate::tables::BOARDS
+            .iter()
+            .find(|b| b.key == key)
+            .map_or_else(|| key.to_string(), |b| format!("{}, one thread (ncnn benchmark)", b.section)),
+        ("ofa-note10", _) => "Samsung Galaxy Note10 CPU (Once-for-All per-block latency table)".into(),
+        (_, m) if m.starts_with("raspi4") => "Raspberry Pi 4 Model B, Cortex-A72 (HW-NAS-Bench, measured)".into(),
+        (_, m) if m.starts_with("eyeriss") => "Eyeriss (HW-NAS-Bench, simulator estimates)".into(),
+        (_, m) if m.starts_with("fpga") => "ZC706 FPGA accelerator (HW-NAS-Bench, Vivado HLS estimates)".into(),
+        (_, m) if m.starts_with("edgegpu") => "Jetson TX2 GPU, TensorRT (HW-NAS-Bench, measured)".into(),
+        (_, m) => m.to_string(),
+    }
+}
+
 /// What a case scores: calibration rows, MACs, and the additive baseline's features.
 struct Prepared {
     rows: Vec<Row>,

@@ -206,3 +206,64 @@ fn calibrate_validate_and_apply_a_profile() {
     ]);
     assert!(e.contains("profile"), "{e}");
 }
+
+#[test]
+fn shipped_profiles_are_current_and_usable() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Every file under profiles/ is compiled in, and the other way round.
+    let mut files = Vec::new();
+    for t in std::fs::read_dir(root.join("profiles")).unwrap() {
+        let t = t.unwrap().path();
+        if t.is_dir() {
+            for f in std::fs::read_dir(&t).unwrap() {
+                let f = f.unwrap().path();
+                let name = format!(
+                    "{}/{}",
+                    t.file_name().unwrap().to_str().unwrap(),
+                    f.file_stem().unwrap().to_str().unwrap()
+                );
+                files.push(name);
+            }
+        }
+    }
+    files.sort();
+    let mut builtin: Vec<String> = nasc::profiles::BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+    builtin.sort();
+    assert_eq!(files, builtin, "src/profiles.rs lists profiles/");
+    for (name, text) in nasc::profiles::BUILTIN {
+        let p = nasc::costmodel::calibrate::Profile::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(name.starts_with(&format!("{}/", p.target)), "{name} is for {}", p.target);
+        let mut m = nasc::costmodel::Model::new(nasc::targets::lookup(&p.target).unwrap()).unwrap();
+        p.apply(&mut m).unwrap();
+    }
+    // Regenerating one gives the shipped coefficients: a cost-model change that is not
+    // followed by `nasc study profiles` fails here.
+    let dir = std::env::temp_dir().join(format!("nasc-profiles-{}", std::process::id()));
+    ok(&["study", "profiles", "--data", data().to_str().unwrap(), "--only", "pi4-a72", "-o", dir.to_str().unwrap()]);
+    let fresh = std::fs::read_to_string(dir.join("cortex-a72/ncnn-pi4-a72.json")).unwrap();
+    let fresh = nasc::costmodel::calibrate::Profile::from_json(&fresh).unwrap();
+    let shipped =
+        nasc::costmodel::calibrate::Profile::from_json(nasc::profiles::builtin("cortex-a72/ncnn-pi4-a72").unwrap())
+            .unwrap();
+    for (a, b) in fresh.fit.coefficients.iter().zip(&shipped.fit.coefficients) {
+        assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "regenerate profiles/ (nasc study profiles): {a} vs {b}");
+    }
+    assert_eq!(fresh.source_hash, shipped.source_hash);
+    std::fs::remove_dir_all(&dir).ok();
+    // Query commands take them by name.
+    let out = ok(&[
+        "cost",
+        "-t",
+        "cortex-a72",
+        "--profile",
+        "builtin:cortex-a72/fbnet-cifar100-raspi4_latency",
+        "--space",
+        "fbnet:cifar100",
+        "--arch",
+        "0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0",
+    ]);
+    assert!(out.contains("ms"), "{out}");
+    let e =
+        fails(&["cost", "-t", "cortex-a72", "--profile", "builtin:nope", "--space", "nb201:cifar10", "--arch", "x"]);
+    assert!(e.contains("no shipped profile `builtin:nope`") && e.contains("cortex-a72/nb201-raspi4_ms"), "{e}");
+}

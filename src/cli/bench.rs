@@ -51,7 +51,7 @@ pub struct PredictOptions {
     /// Target whose model predicts (default: this machine's `host`).
     #[arg(long, default_value = "host")]
     target: String,
-    /// A calibrated profile for the target.
+    /// A calibrated profile for the target: a file, or `builtin:<target>/<data>` for one shipped in `profiles/`.
     #[arg(long)]
     profile: Option<std::path::PathBuf>,
     /// Also write the measurements (`arch,latency_ms`) here.
@@ -122,7 +122,7 @@ pub struct ExitOptions {
     /// Target whose cost model predicts the ratios (default: this machine's `host`).
     #[arg(long, default_value = "host")]
     target: String,
-    /// A calibrated profile for the target.
+    /// A calibrated profile for the target: a file, or `builtin:<target>/<data>` for one shipped in `profiles/`.
     #[arg(long)]
     profile: Option<std::path::PathBuf>,
     #[command(flatten)]

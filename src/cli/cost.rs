@@ -23,7 +23,7 @@ pub struct Options {
     /// skipped); prices every one, in parallel.
     #[arg(long, value_name = "FILE", requires = "space", conflicts_with_all = ["arch", "model"])]
     archs: Option<PathBuf>,
-    /// A calibrated profile (from `nasc calibrate`) to apply to the target.
+    /// A calibrated profile (from `nasc calibrate`) to apply to the target: a file, or `builtin:<target>/<data>` for one shipped in `profiles/`.
     #[arg(long, value_name = "PROFILE.json")]
     profile: Option<PathBuf>,
     /// Print JSON (one object, or an array of objects with `--archs`).

@@ -51,7 +51,7 @@ pub struct Options {
     /// Also write the cost table (JSON) here, for workers that query it themselves.
     #[arg(long, value_name = "FILE")]
     table_out: Option<PathBuf>,
-    /// A calibrated profile (from `nasc calibrate`) to apply to the target.
+    /// A calibrated profile (from `nasc calibrate`) to apply to the target: a file, or `builtin:<target>/<data>` for one shipped in `profiles/`.
     #[arg(long, value_name = "PROFILE.json")]
     profile: Option<PathBuf>,
     /// Print JSON.

@@ -80,6 +80,9 @@ enum StudyCommand {
     /// Write the public per-network data that is not a built-in space (the ncnn benchmark
     /// networks on each board, the Note10 OFA blocks) as layer tables and measurement CSVs.
     Tables(study::TablesOptions),
+    /// Regenerate the calibrated profiles shipped for the built-in targets (`profiles/`), each
+    /// fitted to all of one device's public data.
+    Profiles(study::ProfilesOptions),
 }
 
 /// Runs a parsed command line.
@@ -101,6 +104,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Optimize(o) => optimize::run(o),
         Command::Study(StudyCommand::Fewshot(o)) => study::run(o),
         Command::Study(StudyCommand::Tables(o)) => study::tables(o),
+        Command::Study(StudyCommand::Profiles(o)) => study::profiles(o),
         Command::Bench(c) => bench::run(c),
         Command::Measure(o) => measure::run(o),
     }

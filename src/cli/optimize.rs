@@ -52,7 +52,7 @@ pub struct Options {
     /// Target whose cost model prices the extraction (built-in name or .toml path).
     #[arg(long, short)]
     target: String,
-    /// A calibrated profile for the target.
+    /// A calibrated profile for the target: a file, or `builtin:<target>/<data>` for one shipped in `profiles/`.
     #[arg(long, value_name = "PROFILE.json")]
     profile: Option<PathBuf>,
     #[command(flatten)]

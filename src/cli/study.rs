@@ -46,6 +46,72 @@ pub struct TablesOptions {
     out: PathBuf,
 }
 
+/// Options of `nasc study profiles`.
+#[derive(Args, Debug)]
+pub struct ProfilesOptions {
+    /// Directory holding the data files.
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// Output directory: `<target>/<dataset>-<metric>.json` per device.
+    #[arg(short, long, default_value = "profiles")]
+    out: PathBuf,
+    /// Only the devices whose dataset, metric (board) or target contains this text.
+    #[arg(long)]
+    only: Option<String>,
+}
+
+fn selected(only: &Option<String>, c: &nasc::study::Case) -> bool {
+    only.as_ref().is_none_or(|o| [c.dataset, c.metric, c.target].iter().any(|t| t.contains(o.as_str())))
+}
+
+/// `nasc study profiles`: regenerates the calibrated profiles shipped for the built-in targets,
+/// each fitted to every row of one device's public data (the cases of the study except the
+/// Jetson TX2, which no built-in target models).
+pub fn profiles(o: ProfilesOptions) -> Result<()> {
+    use nasc::costmodel::calibrate::{cross_validate, fit_auto, fnv1a_hex, today, FitOptions, Profile, Validation};
+    let mut report = String::new();
+    for c in CASES.iter().filter(|c| c.metric != "edgegpu_latency" && selected(&o.only, c)) {
+        let name = format!("{}/{}-{}.json", c.target, c.dataset, c.metric);
+        eprintln!("fitting {name} …");
+        let rows = nasc::study::case_rows(&o.data, c)?;
+        let (fit, ridge) = fit_auto(&rows).map_err(anyhow::Error::msg)?;
+        let cv = cross_validate(&rows, rows.len().clamp(2, 5), FitOptions { ridge, ..Default::default() })
+            .map_err(anyhow::Error::msg)?;
+        let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
+        let source = o.data.join(nasc::study::case_source(c));
+        let bytes = std::fs::read(&source).with_context(|| format!("{}: cannot read", source.display()))?;
+        let profile = Profile {
+            format: "nasc-profile".into(),
+            version: 1,
+            target: c.target.into(),
+            device: nasc::study::case_device(c),
+            created: today(),
+            source: format!("data/{} ({} {}, {} rows)", nasc::study::case_source(c), c.dataset, c.metric, rows.len()),
+            source_hash: fnv1a_hex(&bytes),
+            terms: nasc::costmodel::analytic::term::NAMES.iter().map(|s| s.to_string()).collect(),
+            fit,
+            validation: Validation::of(&cv, &truth),
+        };
+        let path = o.out.join(&name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        }
+        nasc::io::write_atomic(&path, format!("{}\n", serde_json::to_string_pretty(&profile)?).as_bytes())?;
+        let v = &profile.validation;
+        report += &format!(
+            "{name:<48} {:>6} rows  cross-validated ρ {:.3}  MAPE {:>5.1} %  ±10 % {:>5.1} %\n",
+            rows.len(),
+            v.spearman,
+            v.mape,
+            100.0 * v.within_10
+        );
+    }
+    if report.is_empty() {
+        anyhow::bail!("no device matches --only {:?}", o.only.as_deref().unwrap_or(""));
+    }
+    super::emit(&report)
+}
+
 /// `nasc study tables`: the converted layer tables and measurements, for `nasc calibrate
 /// --models` and `nasc validate --models`.
 pub fn tables(o: TablesOptions) -> Result<()> {
@@ -86,12 +152,7 @@ pub fn tables(o: TablesOptions) -> Result<()> {
 
 pub fn run(o: Options) -> Result<()> {
     let mut results = Vec::new();
-    for c in CASES {
-        if let Some(only) = &o.only {
-            if ![c.dataset, c.metric, c.target].iter().any(|t| t.contains(only.as_str())) {
-                continue;
-            }
-        }
+    for c in CASES.iter().filter(|c| selected(&o.only, c)) {
         eprintln!("calibrating {} on {} {} …", c.target, c.dataset, c.metric);
         results.push(run_case(
             &o.data,

@@ -30,7 +30,7 @@ pub struct Options {
     /// The layer table describing the measurement CSV's models.
     #[arg(long, value_name = "L.csv")]
     models: Option<PathBuf>,
-    /// A calibrated profile to apply to the target.
+    /// A calibrated profile to apply to the target: a file, or `builtin:<target>/<data>` for one shipped in `profiles/`.
     #[arg(long, value_name = "PROFILE.json")]
     profile: Option<PathBuf>,
     /// Also draw the predicted-vs-measured scatter plot here (SVG).
