@@ -29,6 +29,14 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("fpga-zc706/fbnet-cifar100-fpga_latency", include_str!("../profiles/fpga-zc706/fbnet-cifar100-fpga_latency.json")),
     ("fpga-zc706/fbnet-imagenet-fpga_latency", include_str!("../profiles/fpga-zc706/fbnet-imagenet-fpga_latency.json")),
     ("fpga-zc706/nb201-fpga_ms", include_str!("../profiles/fpga-zc706/nb201-fpga_ms.json")),
+    (
+        "jetson-tx2/fbnet-cifar100-edgegpu_latency",
+        include_str!("../profiles/jetson-tx2/fbnet-cifar100-edgegpu_latency.json"),
+    ),
+    (
+        "jetson-tx2/fbnet-imagenet-edgegpu_latency",
+        include_str!("../profiles/jetson-tx2/fbnet-imagenet-edgegpu_latency.json"),
+    ),
 ];
 
 /// The JSON of a shipped profile by name (with or without the `builtin:` prefix).

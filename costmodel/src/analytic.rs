@@ -307,6 +307,10 @@ impl Model {
                 // the output stream, one element per cycle.
                 e * f * (kh * pairs / rows + cout)
             }
+            Dataflow::Simt => {
+                let outputs = cout * e * f;
+                (outputs / (rows * cols)).ceil() * kh * kw * cin / groups
+            }
         };
         cycles / macs_per_pe + k.elementwise_ops as f64 / (rows * cols)
     }
@@ -356,7 +360,9 @@ impl Model {
             // stage): one element per array column per cycle, no DRAM round trip of their own.
             // Without `pool_as_conv`, pooling runs there too, one window element per lane.
             let ops = if pool_on_vector_unit { k.macs as f64 } else { k.elementwise_ops as f64 };
-            let latency = ops / (n.array[1] as f64 * n.clock_ghz * 1e9);
+            // A GPU runs them as threads on all its cores.
+            let lanes = if n.dataflow == Dataflow::Simt { n.array[0] * n.array[1] } else { n.array[1] };
+            let latency = ops / (lanes as f64 * n.clock_ghz * 1e9);
             let energy = ops * (t.energy.mac_pj + 2.0 * n.bytes_per_element as f64 * n.register_pj_per_byte) * 1e-12
                 + self.static_energy(latency);
             return Cost::with_term(latency, energy, term::ELEMENTWISE);

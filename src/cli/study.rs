@@ -65,12 +65,11 @@ fn selected(only: &Option<String>, c: &nasc::study::Case) -> bool {
 }
 
 /// `nasc study profiles`: regenerates the calibrated profiles shipped for the built-in targets,
-/// each fitted to every row of one device's public data (the cases of the study except the
-/// Jetson TX2, which no built-in target models).
+/// each fitted to every row of one device's public data (every case of the study).
 pub fn profiles(o: ProfilesOptions) -> Result<()> {
     use nasc::costmodel::calibrate::{cross_validate, fit_auto, fnv1a_hex, today, FitOptions, Profile, Validation};
     let mut report = String::new();
-    for c in CASES.iter().filter(|c| c.metric != "edgegpu_latency" && selected(&o.only, c)) {
+    for c in CASES.iter().filter(|c| selected(&o.only, c)) {
         let name = format!("{}/{}-{}.json", c.target, c.dataset, c.metric);
         eprintln!("fitting {name} …");
         let rows = nasc::study::case_rows(&o.data, c)?;

@@ -158,6 +158,10 @@ pub enum Dataflow {
     /// (pooling, an unfused depthwise) run on `array[1]` lanes; elementwise work rides the
     /// stream for free.
     LayerPipeline,
+    /// A GPU's SIMT cores (`array = [SMs, cores per SM]`): one thread per output element, in
+    /// waves of as many threads as cores, each thread doing its output's MACs; a layer with
+    /// fewer outputs than cores leaves the rest idle.
+    Simt,
 }
 
 /// An NPU target's array parameters.
@@ -440,6 +444,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("cortex-m55", include_str!("../builtin/cortex-m55.toml")),
     ("eyeriss", include_str!("../builtin/eyeriss.toml")),
     ("fpga-zc706", include_str!("../builtin/fpga-zc706.toml")),
+    ("jetson-tx2", include_str!("../builtin/jetson-tx2.toml")),
 ];
 
 /// Names of the built-in targets.

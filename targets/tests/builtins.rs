@@ -16,6 +16,7 @@ const ORDER: &[&str] = &[
     "cortex-m55",
     "eyeriss",
     "fpga-zc706",
+    "jetson-tx2",
 ];
 
 #[test]
