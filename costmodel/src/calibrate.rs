@@ -6,8 +6,8 @@
 //! measured latency. The fit finds one non-negative coefficient per term so that
 //! `Σ coefficient × term` matches the measurements in **relative** error (what MAPE and ±10 %
 //! count), in three steps:
-//! 1. a global scale `s` (closed form) — the analytic model's shape is trusted, its absolute
-//!    speed is not;
+//! 1. a global scale `s` (least squares from the median ratio, Huber-reweighted) — the
+//!    analytic model's shape is trusted, its absolute speed is not;
 //! 2. non-negative least squares of the relative residuals with a ridge pulling every
 //!    coefficient towards `s` (a handful of measurements must not produce wild coefficients
 //!    for terms they barely exercise), solved by cyclic coordinate descent on the normal
@@ -125,15 +125,24 @@ pub fn fit(rows: &[Row], opts: FitOptions) -> Result<Fit, String> {
         return Err(format!("measured latency {} is not a positive number", r.latency_ms));
     }
     let pred = |r: &Row| r.terms.iter().sum::<f64>();
-    // 1. Global scale in relative error: s = Σ(p/y) / Σ(p/y)².
-    let (num, den) = rows.iter().fold((0.0, 0.0), |(a, b), r| {
-        let u = pred(r) / r.latency_ms;
-        (a + u, b + u * u)
-    });
-    if den <= 0.0 {
+    // 1. Global scale in relative error, robustly: from the median of y/p, Huber-reweighted
+    //    least squares s = Σ w(p/y) / Σ w(p/y)² (a few rows the runtime folded away or timed
+    //    wrongly must not set the scale every coefficient is pulled towards).
+    let u: Vec<f64> = rows.iter().map(|r| pred(r) / r.latency_ms).collect();
+    if u.iter().all(|&v| v <= 0.0) {
         return Err("the model predicts zero latency for every measurement".into());
     }
-    let s = num / den;
+    let mut ratios: Vec<f64> = u.iter().filter(|&&v| v > 0.0).map(|v| 1.0 / v).collect();
+    ratios.sort_by(f64::total_cmp);
+    let mut s = ratios[ratios.len() / 2];
+    for _ in 0..opts.rounds.max(1) {
+        let (num, den) = u.iter().fold((0.0, 0.0), |(a, b), &v| {
+            let e = (s * v - 1.0).abs();
+            let w = if e <= opts.huber { 1.0 } else { opts.huber / e };
+            (a + w * v, b + w * v * v)
+        });
+        s = num / den;
+    }
     // 2–3. Ridge NNLS on relative residuals, reweighted (Huber).
     let n = term::N;
     let mut weights = vec![1.0; rows.len()];
@@ -181,7 +190,7 @@ pub fn fit(rows: &[Row], opts: FitOptions) -> Result<Fit, String> {
 }
 
 /// Ridge strengths [`fit_auto`] chooses from.
-pub const RIDGE_GRID: [f64; 6] = [0.003, 0.01, 0.05, 0.3, 2.0, 20.0];
+pub const RIDGE_GRID: [f64; 7] = [0.003, 0.01, 0.05, 0.3, 2.0, 20.0, 1e4];
 
 /// Fits with the ridge strength that minimises the k-fold cross-validated MAPE on the rows
 /// themselves (k = 5, or one row per fold below 10 rows): few rows or noisy measurements keep
@@ -379,6 +388,23 @@ mod tests {
         let truth_y: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
         assert!(stats::mape(&pred, &truth_y) < 3.0, "MAPE {}", stats::mape(&pred, &truth_y));
         assert!(fit(&[], FitOptions::default()).is_err());
+    }
+
+    #[test]
+    fn a_few_folded_rows_do_not_set_the_global_scale() {
+        // 20 rows of a device 2.4× slower than the model, 2 of which the runtime folded away
+        // (3.5× faster than they should be). With a strong ridge every coefficient follows
+        // the global scale, so the scale itself must ignore them (least squares on all rows
+        // would put it at 1.41, −41 %).
+        let rows = rows_from(&[2.4; term::N], 20);
+        let mut bad = rows.clone();
+        for r in bad.iter_mut().take(2) {
+            r.latency_ms /= 3.5;
+        }
+        let f = fit(&bad, FitOptions { ridge: 20.0, ..Default::default() }).unwrap();
+        let pred: Vec<f64> = rows[2..].iter().map(|r| f.predict(&r.terms)).collect();
+        let truth: Vec<f64> = rows[2..].iter().map(|r| r.latency_ms).collect();
+        assert!(stats::mape(&pred, &truth) < 5.0, "MAPE {} ({:?})", stats::mape(&pred, &truth), f.coefficients);
     }
 
     #[test]
