@@ -236,13 +236,13 @@ pub fn segments(name: &str, layers: &[Layer], origin: &str) -> Result<Vec<Graph>
         bail!("{origin}: model `{name}` has no layers");
     }
     let mut done: Vec<Graph> = Vec::new();
-    // The segment being built, its input and last node.
-    let mut cur: Option<(Graph, NodeId, NodeId)> = None;
+    // The segment being built, its input and last node, and its shapes so far.
+    let mut cur: Option<(Graph, NodeId, NodeId, Vec<Vec<usize>>)> = None;
     // Per row: its segment and node.
     let mut made: Vec<(usize, NodeId)> = Vec::new();
     for (k, l) in layers.iter().enumerate() {
         if cur.is_none() || l.from == Source::New {
-            if let Some((mut g, _, last)) = cur.take() {
+            if let Some((mut g, _, last, _)) = cur.take() {
                 g.add("output", Op::Output, &[last])?;
                 g.validate().with_context(|| format!("{origin}: model `{name}`"))?;
                 done.push(g);
@@ -251,10 +251,11 @@ pub fn segments(name: &str, layers: &[Layer], origin: &str) -> Result<Vec<Graph>
             let mut g = Graph::new(&title);
             let [c, h, w] = l.input;
             let input = g.add("input", Op::Input(Input { shape: vec![1, c, h, w] }), &[])?;
-            cur = Some((g, input, input));
+            let shapes = g.infer_shapes()?;
+            cur = Some((g, input, input, shapes));
         }
         let seg = done.len();
-        let (g, input, last) = cur.as_mut().expect("a segment is open");
+        let (g, input, last, shapes) = cur.as_mut().expect("a segment is open");
         let mut srcs: Vec<NodeId> = match &l.from {
             Source::Prev | Source::New => vec![*last],
             Source::Input => vec![*input],
@@ -268,7 +269,6 @@ pub fn segments(name: &str, layers: &[Layer], origin: &str) -> Result<Vec<Graph>
                 })
                 .collect::<Result<_>>()?,
         };
-        let shapes = g.infer_shapes().with_context(|| at(k))?;
         let have = &shapes[srcs[0].index()];
         let have_chw = match have.as_slice() {
             [_, c, h, w] => [*c, *h, *w],
@@ -346,11 +346,11 @@ pub fn segments(name: &str, layers: &[Layer], origin: &str) -> Result<Vec<Graph>
             },
         };
         let id = g.add(format!("l{k}.{}", l.op), op, &srcs).with_context(|| at(k))?;
-        g.infer_shapes().with_context(|| at(k))?;
+        *shapes = g.infer_shapes().with_context(|| at(k))?;
         made.push((seg, id));
         *last = id;
     }
-    let (mut g, _, last) = cur.expect("a segment is open");
+    let (mut g, _, last, _) = cur.expect("a segment is open");
     g.add("output", Op::Output, &[last])?;
     g.validate().with_context(|| format!("{origin}: model `{name}`"))?;
     done.push(g);

@@ -61,10 +61,9 @@ pub fn case_rows(data: &Path, case: &Case) -> Result<Vec<Row>> {
 /// The data file a case reads, relative to the data directory.
 pub fn case_source(case: &Case) -> &'static str {
     match case.dataset {
-        "nb201" => "nb201_cifar10.csv",
-        "fbnet-cifar100" | "fbnet-imagenet" => "fbnet_archs.csv",
         "ofa-note10" => "ofa_note10_lut_layers.jsonl",
-        _ => "ncnn_results.csv",
+        "ncnn" => "ncnn_results.csv",
+        d => crate::validate::dataset_file(d).map_or("", |(file, _, _)| file),
     }
 }
 
@@ -410,6 +409,18 @@ pub fn segments_cost(segs: &[crate::ir::Graph], model: &Model) -> Result<(crate:
         energy += r.energy_mj;
     }
     Ok((terms, energy))
+}
+
+/// A measurement CSV: `key,latency_ms` (`key` is `arch` or `model`), latencies to 6 decimals,
+/// what [`parse_measurements`] reads back.
+pub fn write_measurements(key: &str, ms: &[Measurement]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let rows = std::iter::once([key.to_string(), "latency_ms".into()])
+        .chain(ms.iter().map(|m| [m.arch.clone(), format!("{:.6}", m.latency_ms)]));
+    for r in rows {
+        w.write_record(&r).expect("writing to memory");
+    }
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
 }
 
 /// Where the networks of a measurement CSV come from.

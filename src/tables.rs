@@ -137,6 +137,22 @@ fn padding(n: usize, out: usize, k: usize, s: usize) -> Option<usize> {
     (0..=k).find(|&p| n + 2 * p >= k && (n + 2 * p - k) / s + 1 == out)
 }
 
+/// ncnn layer types that map to one op of the layer vocabulary with no attributes.
+fn one_to_one(ty: &str) -> Option<&'static str> {
+    Some(match ty {
+        "ReLU" => "relu", // leaky ReLU prices as ReLU
+        "Clip" => "relu6",
+        "Sigmoid" => "sigmoid",
+        "HardSigmoid" => "hsigmoid",
+        "HardSwish" => "hswish",
+        "Swish" | "Mish" => "swish", // mish ≈ swish
+        "BatchNorm" | "Scale" => "batchnorm",
+        "Flatten" => "flatten",
+        "Softmax" => "softmax",
+        _ => return None,
+    })
+}
+
 fn act_name(code: &str) -> Option<&'static str> {
     match code {
         "1" | "2" => Some("relu"), // leaky ReLU prices as ReLU
@@ -233,112 +249,88 @@ fn convert_ncnn(model: &str, rows: &[BTreeMap<String, String>]) -> Result<(Vec<L
         };
         let (input, output) = (*input, *output);
         let mut l = Layer::new(model, "", input);
+        let fused_act = p.get(&9).and_then(|c| act_name(c)).map(str::to_string);
         let mut srcs: Vec<Option<usize>> = vec![];
-        let single = match ty {
-            "Convolution" | "ConvolutionDepthWise" => {
-                let k = pnum(1, 1);
-                let s = pnum(3, 1);
-                let Some(pad) = padding(input[1], output[1], k, s) else {
-                    skip(&mut skipped);
-                    continue;
-                };
-                l.op = "conv2d".into();
-                l.out_c = Some(output[0]);
-                l.kernel = Some(k);
-                l.stride = Some(s);
-                l.pad = Some(pad);
-                l.groups = Some(if ty == "Convolution" { 1 } else { pnum(7, 1) });
-                l.act = p.get(&9).and_then(|c| act_name(c)).map(str::to_string);
-                true
-            }
-            "InnerProduct" => {
-                l.op = "dense".into();
-                l.out_c = Some(output[0] * output[1] * output[2]);
-                l.act = p.get(&9).and_then(|c| act_name(c)).map(str::to_string);
-                true
-            }
-            "Pooling" => {
-                if pnum(4, 0) == 1 || (output[1] == 1 && output[2] == 1 && input[1] > 1) {
-                    l.op = "global_avg_pool".into();
-                } else {
+        let single = if let Some(op) = one_to_one(ty) {
+            l.op = op.into();
+            true
+        } else {
+            match ty {
+                "Convolution" | "ConvolutionDepthWise" => {
                     let k = pnum(1, 1);
-                    let s = pnum(2, 1);
+                    let s = pnum(3, 1);
                     let Some(pad) = padding(input[1], output[1], k, s) else {
                         skip(&mut skipped);
                         continue;
                     };
-                    l.op = if pnum(0, 0) == 0 { "max_pool" } else { "avg_pool" }.into();
+                    l.op = "conv2d".into();
+                    l.out_c = Some(output[0]);
                     l.kernel = Some(k);
                     l.stride = Some(s);
                     l.pad = Some(pad);
+                    l.groups = Some(if ty == "Convolution" { 1 } else { pnum(7, 1) });
+                    l.act = fused_act;
+                    true
                 }
-                true
-            }
-            "Reduction" if output[1] == 1 && output[2] == 1 && output[0] == input[0] => {
-                l.op = "global_avg_pool".into();
-                true
-            }
-            "ReLU" => {
-                l.op = "relu".into();
-                true
-            }
-            "Clip" => {
-                l.op = "relu6".into();
-                true
-            }
-            "Sigmoid" | "HardSigmoid" | "Swish" | "HardSwish" | "Mish" => {
-                l.op = match ty {
-                    "Sigmoid" => "sigmoid",
-                    "HardSigmoid" => "hsigmoid",
-                    "HardSwish" => "hswish",
-                    _ => "swish",
+                "InnerProduct" => {
+                    l.op = "dense".into();
+                    l.out_c = Some(output[0] * output[1] * output[2]);
+                    l.act = fused_act;
+                    true
                 }
-                .into();
-                true
-            }
-            "BatchNorm" | "Scale" => {
-                l.op = "batchnorm".into();
-                true
-            }
-            "ShuffleChannel" => {
-                l.op = "channel_shuffle".into();
-                l.groups = Some(pnum(0, 1));
-                true
-            }
-            "Crop" | "Slice" if outs.iter().all(|o| o.is_some_and(|o| o[1..] == input[1..])) => {
-                l.op = "slice".into();
-                true
-            }
-            "Flatten" => {
-                l.op = "flatten".into();
-                true
-            }
-            "Softmax" => {
-                l.op = "softmax".into();
-                true
-            }
-            "Eltwise" | "BinaryOp" | "Concat" if ins.len() >= 2 => {
-                let all: Option<Vec<[usize; 3]>> = ins.iter().copied().collect();
-                let Some(all) = all else {
-                    skip(&mut skipped);
-                    continue;
-                };
-                l.op = match ty {
-                    "Concat" if pnum(0, 0) == 0 && all.iter().all(|s| s[1..] == all[0][1..]) => "concat",
-                    "Eltwise" | "BinaryOp" if all.iter().all(|s| *s == all[0]) => "add",
-                    "BinaryOp" if all.len() == 2 && all[1] == [all[0][0], 1, 1] => "mul",
-                    _ => {
+                "Pooling" => {
+                    if pnum(4, 0) == 1 || (output[1] == 1 && output[2] == 1 && input[1] > 1) {
+                        l.op = "global_avg_pool".into();
+                    } else {
+                        let k = pnum(1, 1);
+                        let s = pnum(2, 1);
+                        let Some(pad) = padding(input[1], output[1], k, s) else {
+                            skip(&mut skipped);
+                            continue;
+                        };
+                        l.op = if pnum(0, 0) == 0 { "max_pool" } else { "avg_pool" }.into();
+                        l.kernel = Some(k);
+                        l.stride = Some(s);
+                        l.pad = Some(pad);
+                    }
+                    true
+                }
+                "Reduction" if output[1] == 1 && output[2] == 1 && output[0] == input[0] => {
+                    l.op = "global_avg_pool".into();
+                    true
+                }
+                "ShuffleChannel" => {
+                    l.op = "channel_shuffle".into();
+                    l.groups = Some(pnum(0, 1));
+                    true
+                }
+                "Crop" | "Slice" if outs.iter().all(|o| o.is_some_and(|o| o[1..] == input[1..])) => {
+                    l.op = "slice".into();
+                    true
+                }
+                "Eltwise" | "BinaryOp" | "Concat" if ins.len() >= 2 => {
+                    let all: Option<Vec<[usize; 3]>> = ins.iter().copied().collect();
+                    let Some(all) = all else {
                         skip(&mut skipped);
                         continue;
+                    };
+                    l.op = match ty {
+                        "Concat" if pnum(0, 0) == 0 && all.iter().all(|s| s[1..] == all[0][1..]) => "concat",
+                        "Eltwise" | "BinaryOp" if all.iter().all(|s| *s == all[0]) => "add",
+                        "BinaryOp" if all.len() == 2 && all[1] == [all[0][0], 1, 1] => "mul",
+                        _ => {
+                            skip(&mut skipped);
+                            continue;
+                        }
                     }
+                    .into();
+                    srcs = all.iter().map(|&s| find(&live, s)).collect();
+                    false
                 }
-                .into();
-                srcs = all.iter().map(|&s| find(&live, s)).collect();
-                false
-            }
-            _ => {
-                skip(&mut skipped);
-                continue;
+                _ => {
+                    skip(&mut skipped);
+                    continue;
+                }
             }
         };
         if layers.is_empty() && live.is_empty() {

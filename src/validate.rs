@@ -39,14 +39,20 @@ pub struct Dataset {
 /// The dataset names [`load`] knows.
 pub const DATASETS: &[&str] = &["nb201", "fbnet-cifar100", "fbnet-imagenet"];
 
-/// Loads the rows of `dataset` with their `metric` column from the data directory.
-pub fn load(data_dir: &Path, dataset: &str, metric: &str) -> Result<Dataset> {
-    let (file, space, filter): (&str, &str, Option<&str>) = match dataset {
+/// A dataset's file in the data directory, its space, and the value of the file's `dataset`
+/// column it keeps (for files holding several).
+pub fn dataset_file(dataset: &str) -> Result<(&'static str, &'static str, Option<&'static str>)> {
+    Ok(match dataset {
         "nb201" => ("nb201_cifar10.csv", "nb201:cifar10", None),
         "fbnet-cifar100" => ("fbnet_archs.csv", "fbnet:cifar100", Some("cifar100")),
         "fbnet-imagenet" => ("fbnet_archs.csv", "fbnet:imagenet", Some("ImageNet")),
         _ => bail!("unknown dataset `{dataset}` (known: {})", DATASETS.join(", ")),
-    };
+    })
+}
+
+/// Loads the rows of `dataset` with their `metric` column from the data directory.
+pub fn load(data_dir: &Path, dataset: &str, metric: &str) -> Result<Dataset> {
+    let (file, space, filter) = dataset_file(dataset)?;
     let path = data_dir.join(file);
     let mut rdr = csv::Reader::from_path(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let headers = rdr.headers().with_context(|| format!("{}: no header", path.display()))?.clone();

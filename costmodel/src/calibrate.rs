@@ -271,6 +271,34 @@ pub struct Profile {
 }
 
 impl Profile {
+    /// Fits a profile to rows ([`fit_auto`]) and scores it by k-fold cross-validation on the
+    /// same rows (k = 5, fewer below 5 rows); `source_bytes` are hashed into it. Returns it
+    /// with the chosen ridge.
+    pub fn fit(
+        rows: &[Row],
+        target: &str,
+        device: String,
+        source: String,
+        source_bytes: &[u8],
+    ) -> Result<(Profile, f64), String> {
+        let (fit, ridge) = fit_auto(rows)?;
+        let cv = cross_validate(rows, rows.len().clamp(2, 5), FitOptions { ridge, ..Default::default() })?;
+        let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
+        let profile = Profile {
+            format: "nasc-profile".into(),
+            version: 1,
+            target: target.into(),
+            device,
+            created: today(),
+            source,
+            source_hash: fnv1a_hex(source_bytes),
+            terms: term::NAMES.iter().map(|s| s.to_string()).collect(),
+            fit,
+            validation: Validation::of(&cv, &truth),
+        };
+        Ok((profile, ridge))
+    }
+
     /// Parses a profile, checking it fits this build's terms.
     pub fn from_json(text: &str) -> Result<Profile, String> {
         let p: Profile = serde_json::from_str(text).map_err(|e| format!("profile: {e}"))?;

@@ -501,11 +501,12 @@ fn bench_predict(o: PredictOptions) -> Result<()> {
     }
     eprintln!();
     if let Some(p) = &o.measurements_out {
-        let mut csv = String::from("arch,latency_ms\n");
-        for (a, m) in archs.iter().zip(&meas) {
-            csv += &format!("\"{a}\",{m:.6}\n");
-        }
-        nasc::io::write_atomic(p, csv.as_bytes())?;
+        let ms: Vec<nasc::study::Measurement> = archs
+            .iter()
+            .zip(&meas)
+            .map(|(a, &m)| nasc::study::Measurement { arch: a.clone(), latency_ms: m, energy_mj: None })
+            .collect();
+        nasc::io::write_atomic(p, nasc::study::write_measurements("arch", &ms).as_bytes())?;
     }
     let v = Validation::of(&pred, &meas);
     if o.timing.json {

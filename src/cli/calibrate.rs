@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use nasc::costmodel::calibrate::{cross_validate, fit_auto, fnv1a_hex, today, FitOptions, Profile, Validation};
+use nasc::costmodel::calibrate::Profile;
 use nasc::costmodel::Model;
 
 /// Options of `nasc calibrate`.
@@ -35,31 +35,18 @@ pub fn run(o: Options) -> Result<()> {
     let target = nasc::targets::lookup(&o.target)?;
     let device = o.device.clone().unwrap_or_else(|| target.description.clone());
     let model = Model::new(target)?;
-    let ms = nasc::study::read_measurements(&o.measurements)?;
     let bytes = std::fs::read(&o.measurements).with_context(|| format!("{}: cannot read", o.measurements.display()))?;
+    let ms = nasc::study::parse_measurements(&bytes, &o.measurements.display().to_string())?;
     let nets = match (&o.space, &o.models) {
         (Some(s), _) => nasc::study::Networks::Space(s.clone()),
         (None, Some(m)) => nasc::study::Networks::Models(m.clone()),
         (None, None) => anyhow::bail!("give --space or --models"),
     };
     let rows = nasc::study::measurement_rows(&o.measurements, &nets, &model, &ms)?;
-    let (fit, ridge) = fit_auto(&rows).map_err(anyhow::Error::msg)?;
+    let (profile, ridge) =
+        Profile::fit(&rows, &model.target.name, device, o.measurements.display().to_string(), &bytes)
+            .map_err(anyhow::Error::msg)?;
     let folds = rows.len().clamp(2, 5);
-    let cv = cross_validate(&rows, folds, FitOptions { ridge, ..Default::default() }).map_err(anyhow::Error::msg)?;
-    let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
-    let validation = Validation::of(&cv, &truth);
-    let profile = Profile {
-        format: "nasc-profile".into(),
-        version: 1,
-        target: model.target.name.clone(),
-        device,
-        created: today(),
-        source: o.measurements.display().to_string(),
-        source_hash: fnv1a_hex(&bytes),
-        terms: nasc::costmodel::analytic::term::NAMES.iter().map(|s| s.to_string()).collect(),
-        fit,
-        validation,
-    };
     nasc::io::write_atomic(&o.output, serde_json::to_string_pretty(&profile)?.as_bytes())?;
     let v = &profile.validation;
     super::emit(&format!(

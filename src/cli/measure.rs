@@ -117,20 +117,20 @@ pub fn run(o: Options) -> Result<()> {
     let kernels = sweep(o.quick);
     let origin = "the sweep";
     let started = Instant::now();
-    let mut csv = String::from("model,latency_ms\n");
+    let mut ms = Vec::new();
     let mut table = Vec::new();
     for (i, (name, ls)) in kernels.iter().enumerate() {
         bar(i, kernels.len(), name, started);
         let g = layers::graph(name, ls, origin)?;
         let w = Weights::random(&g, o.seed)?;
         let (t, _) = super::bench::Bench::quiet(&g, &w)?.time(&timing)?;
-        csv += &format!("{name},{:.6}\n", t.median);
+        ms.push(nasc::study::Measurement { arch: name.clone(), latency_ms: t.median, energy_mj: None });
         table.extend(ls.iter().cloned());
     }
     bar(kernels.len(), kernels.len(), "done", started);
     eprintln!();
     nasc::io::write_atomic(&o.layers, layers::write(&table).as_bytes())?;
-    nasc::io::write_atomic(&o.output, csv.as_bytes())?;
+    nasc::io::write_atomic(&o.output, nasc::study::write_measurements("model", &ms).as_bytes())?;
     super::emit(&format!(
         "measured {} kernels in {:.1} s (median of {} runs each)\nwrote {}\nwrote {}\n",
         kernels.len(),

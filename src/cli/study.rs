@@ -67,30 +67,21 @@ fn selected(only: &Option<String>, c: &nasc::study::Case) -> bool {
 /// `nasc study profiles`: regenerates the calibrated profiles shipped for the built-in targets,
 /// each fitted to every row of one device's public data (every case of the study).
 pub fn profiles(o: ProfilesOptions) -> Result<()> {
-    use nasc::costmodel::calibrate::{cross_validate, fit_auto, fnv1a_hex, today, FitOptions, Profile, Validation};
     let mut report = String::new();
     for c in CASES.iter().filter(|c| selected(&o.only, c)) {
         let name = format!("{}/{}-{}.json", c.target, c.dataset, c.metric);
         eprintln!("fitting {name} …");
         let rows = nasc::study::case_rows(&o.data, c)?;
-        let (fit, ridge) = fit_auto(&rows).map_err(anyhow::Error::msg)?;
-        let cv = cross_validate(&rows, rows.len().clamp(2, 5), FitOptions { ridge, ..Default::default() })
-            .map_err(anyhow::Error::msg)?;
-        let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
         let source = o.data.join(nasc::study::case_source(c));
         let bytes = std::fs::read(&source).with_context(|| format!("{}: cannot read", source.display()))?;
-        let profile = Profile {
-            format: "nasc-profile".into(),
-            version: 1,
-            target: c.target.into(),
-            device: nasc::study::case_device(c),
-            created: today(),
-            source: format!("data/{} ({} {}, {} rows)", nasc::study::case_source(c), c.dataset, c.metric, rows.len()),
-            source_hash: fnv1a_hex(&bytes),
-            terms: nasc::costmodel::analytic::term::NAMES.iter().map(|s| s.to_string()).collect(),
-            fit,
-            validation: Validation::of(&cv, &truth),
-        };
+        let (profile, _) = nasc::costmodel::calibrate::Profile::fit(
+            &rows,
+            c.target,
+            nasc::study::case_device(c),
+            format!("data/{} ({} {}, {} rows)", nasc::study::case_source(c), c.dataset, c.metric, rows.len()),
+            &bytes,
+        )
+        .map_err(anyhow::Error::msg)?;
         let path = o.out.join(&name);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
@@ -115,13 +106,7 @@ pub fn profiles(o: ProfilesOptions) -> Result<()> {
 /// --models` and `nasc validate --models`.
 pub fn tables(o: TablesOptions) -> Result<()> {
     use nasc::tables;
-    let csv = |ms: &[nasc::study::Measurement]| {
-        let mut s = String::from("model,latency_ms\n");
-        for m in ms {
-            s += &format!("{},{}\n", m.arch, m.latency_ms);
-        }
-        s
-    };
+    let csv = |ms: &[nasc::study::Measurement]| nasc::study::write_measurements("model", ms);
     let flat = |models: &tables::Models| {
         let all: Vec<nasc::layers::Layer> = models.iter().flat_map(|(_, ls)| ls.iter().cloned()).collect();
         nasc::layers::write(&all)
