@@ -33,8 +33,8 @@ use inkwell::execution_engine::JitFunction;
 use inkwell::module::{Linkage, Module};
 use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple};
-use inkwell::types::{BasicType, FloatType};
-use inkwell::values::{BasicValue, FloatValue, FunctionValue, IntValue, PointerValue};
+use inkwell::types::{BasicType, BasicTypeEnum, FloatType, VectorType};
+use inkwell::values::{BasicValue, BasicValueEnum, FloatValue, FunctionValue, IntValue, PointerValue, VectorValue};
 use inkwell::{FloatPredicate, IntPredicate, OptimizationLevel};
 use nasc_ir::op::{Activation, ExitRule, GateDecision, Op};
 use nasc_ir::shape::numel;
@@ -309,9 +309,6 @@ impl<'ctx> Emitter<'_, 'ctx> {
     fn fmax(&self, a: FloatValue<'ctx>, b: FloatValue<'ctx>) -> Result<FloatValue<'ctx>> {
         self.intrinsic("llvm.maxnum.f32", &[a, b])
     }
-    fn fmin(&self, a: FloatValue<'ctx>, b: FloatValue<'ctx>) -> Result<FloatValue<'ctx>> {
-        self.intrinsic("llvm.minnum.f32", &[a, b])
-    }
     fn fadd(&self, a: FloatValue<'ctx>, b: FloatValue<'ctx>) -> Result<FloatValue<'ctx>> {
         self.b.build_float_add(a, b, "s").map_err(cg)
     }
@@ -339,6 +336,9 @@ impl<'ctx> Emitter<'_, 'ctx> {
         let f = self.module.add_function(&format!("nasc_kernel{n}"), t, Some(Linkage::Internal));
         let attr = |name: &str| self.ctx.create_enum_attribute(Attribute::get_named_enum_kind_id(name), 0);
         f.add_attribute(AttributeLoc::Function, attr("noinline"));
+        // No calls to memcpy or memset for copy loops: the kernels' copies are short rows,
+        // where a library call costs more than the copy.
+        f.add_attribute(AttributeLoc::Function, self.ctx.create_string_attribute("no-builtins", ""));
         for i in 0..4 {
             f.add_attribute(AttributeLoc::Param(i), attr("noalias"));
         }
@@ -417,27 +417,144 @@ impl<'ctx> Emitter<'_, 'ctx> {
     }
 
     fn act(&self, a: Activation, x: FloatValue<'ctx>) -> Result<FloatValue<'ctx>> {
-        let zero = self.f(0.0);
-        let six = self.f(6.0);
-        let hsig = |x: FloatValue<'ctx>| -> Result<FloatValue<'ctx>> {
-            let t = self.fmin(self.fmax(self.fadd(x, self.f(3.0))?, zero)?, six)?;
-            self.fdiv(t, six)
-        };
-        let sigmoid = |x: FloatValue<'ctx>| -> Result<FloatValue<'ctx>> {
-            let e = self.intrinsic("llvm.exp.f32", &[self.b.build_float_neg(x, "n").map_err(cg)?])?;
-            self.fdiv(self.f(1.0), self.fadd(self.f(1.0), e)?)
-        };
-        match a {
-            Activation::Relu => self.fmax(x, zero),
-            Activation::Relu6 => self.fmin(self.fmax(x, zero)?, six),
-            Activation::Hswish => self.fmul(x, hsig(x)?),
-            Activation::Hsigmoid => hsig(x),
-            Activation::Sigmoid => sigmoid(x),
-            Activation::Swish => {
-                let e = self.intrinsic("llvm.exp.f32", &[self.b.build_float_neg(x, "n").map_err(cg)?])?;
-                self.fdiv(x, self.fadd(self.f(1.0), e)?)
+        Ok(self.act_any(a, x.into())?.into_float_value())
+    }
+
+    /// [`Emitter::act`] on a vector of f32, lane by lane.
+    fn vact(&self, a: Activation, x: VectorValue<'ctx>) -> Result<VectorValue<'ctx>> {
+        Ok(self.act_any(a, x.into())?.into_vector_value())
+    }
+
+    /// An activation of an f32 or of a vector of f32 (the same operations on every lane).
+    fn act_any(&self, a: Activation, x: BasicValueEnum<'ctx>) -> Result<BasicValueEnum<'ctx>> {
+        let ty = x.get_type();
+        let c = |v: f32| -> BasicValueEnum<'ctx> {
+            let s = self.f32t.const_float(f64::from(v));
+            match ty {
+                BasicTypeEnum::VectorType(vt) => {
+                    VectorType::const_vector(&vec![s; vt.get_size() as usize]).as_basic_value_enum()
+                }
+                _ => s.as_basic_value_enum(),
             }
+        };
+        let call = |name: &str, args: &[BasicValueEnum<'ctx>]| self.call_any(name, ty, args);
+        let bin =
+            |op: fn(&Builder<'ctx>, BasicValueEnum<'ctx>, BasicValueEnum<'ctx>) -> Result<BasicValueEnum<'ctx>>,
+             l: BasicValueEnum<'ctx>,
+             r: BasicValueEnum<'ctx>| op(&self.b, l, r);
+        let add = |b: &Builder<'ctx>, l: BasicValueEnum<'ctx>, r: BasicValueEnum<'ctx>| match (l, r) {
+            (BasicValueEnum::VectorValue(l), BasicValueEnum::VectorValue(r)) => {
+                b.build_float_add(l, r, "s").map(|v| v.as_basic_value_enum()).map_err(cg)
+            }
+            _ => b.build_float_add(l.into_float_value(), r.into_float_value(), "s").map(|v| v.into()).map_err(cg),
+        };
+        let mul = |b: &Builder<'ctx>, l: BasicValueEnum<'ctx>, r: BasicValueEnum<'ctx>| match (l, r) {
+            (BasicValueEnum::VectorValue(l), BasicValueEnum::VectorValue(r)) => {
+                b.build_float_mul(l, r, "p").map(|v| v.as_basic_value_enum()).map_err(cg)
+            }
+            _ => b.build_float_mul(l.into_float_value(), r.into_float_value(), "p").map(|v| v.into()).map_err(cg),
+        };
+        let div = |b: &Builder<'ctx>, l: BasicValueEnum<'ctx>, r: BasicValueEnum<'ctx>| match (l, r) {
+            (BasicValueEnum::VectorValue(l), BasicValueEnum::VectorValue(r)) => {
+                b.build_float_div(l, r, "d").map(|v| v.as_basic_value_enum()).map_err(cg)
+            }
+            _ => b.build_float_div(l.into_float_value(), r.into_float_value(), "d").map(|v| v.into()).map_err(cg),
+        };
+        let neg = |v: BasicValueEnum<'ctx>| -> Result<BasicValueEnum<'ctx>> {
+            match v {
+                BasicValueEnum::VectorValue(v) => self.b.build_float_neg(v, "n").map(|v| v.into()).map_err(cg),
+                _ => self.b.build_float_neg(v.into_float_value(), "n").map(|v| v.into()).map_err(cg),
+            }
+        };
+        let max = |l, r| call("llvm.maxnum", &[l, r]);
+        let min = |l, r| call("llvm.minnum", &[l, r]);
+        let hsig = |x| -> Result<BasicValueEnum<'ctx>> {
+            let t = min(max(bin(add, x, c(3.0))?, c(0.0))?, c(6.0))?;
+            bin(div, t, c(6.0))
+        };
+        // 1 + e^(−x)
+        let one_exp = |x| -> Result<BasicValueEnum<'ctx>> { bin(add, c(1.0), call("llvm.exp", &[neg(x)?])?) };
+        match a {
+            Activation::Relu => max(x, c(0.0)),
+            Activation::Relu6 => min(max(x, c(0.0))?, c(6.0)),
+            Activation::Hswish => bin(mul, x, hsig(x)?),
+            Activation::Hsigmoid => hsig(x),
+            Activation::Sigmoid => bin(div, c(1.0), one_exp(x)?),
+            Activation::Swish => bin(div, x, one_exp(x)?),
         }
+    }
+
+    /// The overloaded intrinsic `name` (e.g. `llvm.fmuladd`) at the type `ty` of its operands
+    /// and result: f32 or a vector of f32.
+    fn call_any(
+        &self,
+        name: &str,
+        ty: BasicTypeEnum<'ctx>,
+        args: &[BasicValueEnum<'ctx>],
+    ) -> Result<BasicValueEnum<'ctx>> {
+        let full = match ty {
+            BasicTypeEnum::VectorType(vt) => format!("{name}.v{}f32", vt.get_size()),
+            _ => format!("{name}.f32"),
+        };
+        let f = self.module.get_function(&full).unwrap_or_else(|| {
+            let params: Vec<_> = args.iter().map(|_| ty.into()).collect();
+            self.module.add_function(&full, ty.fn_type(&params, false), None)
+        });
+        let a: Vec<_> = args.iter().map(|&v| v.into()).collect();
+        match self.b.build_call(f, &a, "i").map_err(cg)?.try_as_basic_value() {
+            inkwell::values::ValueKind::Basic(v) => Ok(v),
+            _ => Err(CodegenError(format!("{full} returned no value"))),
+        }
+    }
+
+    /// A vector of [`LANES`] f32 at `base[idx..]` (unaligned).
+    fn vload(&self, base: PointerValue<'ctx>, idx: IntValue<'ctx>) -> Result<VectorValue<'ctx>> {
+        let v = self.b.build_load(self.f32t.vec_type(LANES), self.ptr_at(base, idx)?, "vx").map_err(cg)?;
+        v.as_instruction_value().expect("a load").set_alignment(4).map_err(cg)?;
+        Ok(v.into_vector_value())
+    }
+
+    /// Stores a vector at `base[idx..]` (unaligned).
+    fn vstore(&self, base: PointerValue<'ctx>, idx: IntValue<'ctx>, v: VectorValue<'ctx>) -> Result<()> {
+        self.b.build_store(self.ptr_at(base, idx)?, v).map_err(cg)?.set_alignment(4).map_err(cg)?;
+        Ok(())
+    }
+
+    /// `v` in every lane of a vector of [`LANES`].
+    fn splat(&self, v: FloatValue<'ctx>) -> Result<VectorValue<'ctx>> {
+        let vt = self.f32t.vec_type(LANES);
+        let i32t = self.ctx.i32_type();
+        let one = self.b.build_insert_element(vt.get_poison(), v, i32t.const_zero(), "s").map_err(cg)?;
+        self.b.build_shuffle_vector(one, vt.get_poison(), i32t.vec_type(LANES).const_zero(), "splat").map_err(cg)
+    }
+
+    /// `if cond { then() } else { otherwise() }` in the current function.
+    fn if_else(
+        &self,
+        cond: IntValue<'ctx>,
+        then: &mut dyn FnMut() -> Result<()>,
+        otherwise: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<()> {
+        let (t, o, join) = (
+            self.ctx.append_basic_block(self.func, "then"),
+            self.ctx.append_basic_block(self.func, "else"),
+            self.ctx.append_basic_block(self.func, "join"),
+        );
+        self.b.build_conditional_branch(cond, t, o).map_err(cg)?;
+        self.b.position_at_end(t);
+        then()?;
+        self.b.build_unconditional_branch(join).map_err(cg)?;
+        self.b.position_at_end(o);
+        otherwise()?;
+        self.b.build_unconditional_branch(join).map_err(cg)?;
+        self.b.position_at_end(join);
+        Ok(())
+    }
+
+    /// [`Emitter::call_any`] on vectors.
+    fn vintrinsic(&self, name: &str, args: &[VectorValue<'ctx>]) -> Result<VectorValue<'ctx>> {
+        let a: Vec<BasicValueEnum<'ctx>> = args.iter().map(|&v| v.into()).collect();
+        Ok(self.call_any(name, args[0].get_type().into(), &a)?.into_vector_value())
     }
 
     /// A weight tensor: a constant global array, or with external weights its place in the
@@ -709,13 +826,16 @@ fn exit_statistic<'ctx>(e: &Emitter<'_, 'ctx>, rule: ExitRule, off: usize, class
     }
 }
 
-/// Output channels per register tile of the 1×1 kernel.
-const TILE_OC: usize = 4;
+/// Output channels per register tile of the 1×1 kernel (the last tile of a group may have
+/// fewer).
+const TILE_OC: usize = 6;
 /// f32 lanes per vector of the 1×1 kernel (one AVX2 register, two NEON registers, LMUL 1 at
 /// VLEN 256); LLVM legalises the fixed-width vector for each target.
 const LANES: u32 = 8;
-/// Output positions per register tile: two vectors.
-const TILE_P: usize = 2 * LANES as usize;
+/// Vectors of output positions per register tile.
+const TILE_V: usize = 2;
+/// Output positions per register tile.
+const TILE_P: usize = TILE_V * LANES as usize;
 
 /// Shapes of a 1×1, stride-1, unpadded convolution.
 #[derive(Clone, Copy, Debug)]
@@ -728,11 +848,36 @@ struct Pointwise {
     plane: usize,
 }
 
-/// A 1×1 convolution as a register-tiled matrix product: for each block of [`TILE_OC`] output
-/// channels and [`TILE_P`] positions, `TILE_OC × 2` vector accumulators stay in registers over
-/// the whole input-channel loop, so each step is two vector loads of the input, four weight
-/// broadcasts and eight fused multiply-adds (the loads no longer bound the FMA units, as in an
-/// axpy formulation where every multiply-add also loads and stores the output).
+impl Pointwise {
+    /// Output-channel tiles of one group: `(first channel in the group, channels)`.
+    fn tiles(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.cout_g).step_by(TILE_OC).map(|oc| (oc, TILE_OC.min(self.cout_g - oc)))
+    }
+
+    /// The `[cout][cin_g]` weights rearranged for [`pointwise_tiled`]: per group and tile of
+    /// `mr` output channels, `[cin_g][mr]`, so the tile's weights for one input channel are
+    /// adjacent. A tile starting at absolute output channel `oc` begins at `oc · cin_g`.
+    fn pack(&self, w: &[f32]) -> Vec<f32> {
+        let groups = self.cout / self.cout_g;
+        let mut out = Vec::with_capacity(w.len());
+        for g in 0..groups {
+            for (oc, mr) in self.tiles() {
+                for icg in 0..self.cin_g {
+                    out.extend((0..mr).map(|k| w[(g * self.cout_g + oc + k) * self.cin_g + icg]));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A 1×1 convolution as a register-tiled matrix product over weights packed by
+/// [`Pointwise::pack`]: for each tile of up to [`TILE_OC`] output channels and [`TILE_P`]
+/// positions, `TILE_OC × TILE_V` vector accumulators stay in registers over the whole
+/// input-channel loop, so each step is `TILE_V` vector loads of the input, one broadcast per
+/// channel from a single cache line of weights and `TILE_OC × TILE_V` fused multiply-adds.
+/// The bias starts the accumulators and the activation is applied to them before the one
+/// store of each output.
 fn pointwise_tiled<'ctx>(
     e: &Emitter<'_, 'ctx>,
     s: Pointwise,
@@ -741,93 +886,260 @@ fn pointwise_tiled<'ctx>(
     act: Option<Activation>,
 ) -> Result<()> {
     let vt = e.f32t.vec_type(LANES);
-    let i32t = e.ctx.i32_type();
-    let splat = |v: FloatValue<'ctx>| -> Result<inkwell::values::VectorValue<'ctx>> {
-        let one = e.b.build_insert_element(vt.get_poison(), v, i32t.const_zero(), "s").map_err(cg)?;
-        e.b.build_shuffle_vector(one, vt.get_poison(), i32t.vec_type(LANES).const_zero(), "splat").map_err(cg)
-    };
-    let vfma = |a, b, c| -> Result<inkwell::values::VectorValue<'ctx>> {
-        let f = e.module.get_function("llvm.fmuladd.v8f32").unwrap_or_else(|| {
-            e.module.add_function("llvm.fmuladd.v8f32", vt.fn_type(&[vt.into(), vt.into(), vt.into()], false), None)
-        });
-        let r = e.b.build_call(f, &[a, b, c], "fma").map_err(cg)?;
-        match r.try_as_basic_value() {
-            inkwell::values::ValueKind::Basic(v) => Ok(v.into_vector_value()),
-            _ => Err(CodegenError("llvm.fmuladd.v8f32 returned no value".into())),
-        }
-    };
-    let vload = |p: PointerValue<'ctx>, idx: IntValue<'ctx>| -> Result<inkwell::values::VectorValue<'ctx>> {
-        let ptr = e.ptr_at(p, idx)?;
-        let v = e.b.build_load(vt, ptr, "vx").map_err(cg)?;
-        v.as_instruction_value().expect("a load").set_alignment(4).map_err(cg)?;
-        Ok(v.into_vector_value())
-    };
-    let vstore = |p: PointerValue<'ctx>, idx: IntValue<'ctx>, v: inkwell::values::VectorValue<'ctx>| -> Result<()> {
-        let ptr = e.ptr_at(p, idx)?;
-        e.b.build_store(ptr, v).map_err(cg)?.set_alignment(4).map_err(cg)?;
-        Ok(())
-    };
+    let groups = s.cout / s.cout_g;
     // Accumulator slots in the entry block (promoted to registers by SROA).
-    let acc: Vec<PointerValue<'ctx>> = (0..TILE_OC * 2).map(|_| e.entry_alloca(vt, "acc")).collect::<Result<_>>()?;
-    e.lp(s.n * s.cout / TILE_OC, &mut |blk| {
-        let noc0 = e.mul(blk, TILE_OC)?;
-        let oc0 = e.b.build_int_unsigned_rem(noc0, e.i64(s.cout), "oc").map_err(cg)?;
-        let b = e.b.build_int_unsigned_div(noc0, e.i64(s.cout), "b").map_err(cg)?;
-        let grp = e.b.build_int_unsigned_div(oc0, e.i64(s.cout_g), "g").map_err(cg)?;
-        let xbase = e.mul(e.add(e.mul(b, s.cin)?, e.mul(grp, s.cin_g)?)?, s.plane)?;
-        let mut obase = Vec::new();
-        let mut wrow = Vec::new();
-        let mut bias = Vec::new();
-        for k in 0..TILE_OC {
-            let oc = e.add(oc0, e.i64(k))?;
-            obase.push(e.mul(e.add(noc0, e.i64(k))?, s.plane)?);
-            wrow.push(e.mul(oc, s.cin_g)?);
-            bias.push(if has_bias { e.load(bg, oc)? } else { e.f(0.0) });
-        }
-        let bias_v: Vec<_> = bias.iter().map(|&v| splat(v)).collect::<Result<_>>()?;
-        // ⌈plane / TILE_P⌉ tiles; the last one is moved back to end at the plane's end and
-        // overlaps its predecessor, recomputing a few outputs to identical values (each tile
-        // stores complete sums), so no scalar remainder loop is needed.
-        let last = s.plane - TILE_P;
+    let acc: Vec<PointerValue<'ctx>> =
+        (0..TILE_OC * TILE_V).map(|_| e.entry_alloca(vt, "acc")).collect::<Result<_>>()?;
+    // ⌈plane / TILE_P⌉ position tiles; the last one is moved back to end at the plane's end
+    // and overlaps its predecessor, recomputing a few outputs to identical values (each tile
+    // stores complete results), so no scalar remainder loop is needed.
+    let last = s.plane - TILE_P;
+    // One tile of `mr` output channels from absolute channel `oc` of batch `b`, whose group's
+    // input channels start at `xbase`.
+    let tile = |mr: usize, b: IntValue<'ctx>, oc: IntValue<'ctx>, xbase: IntValue<'ctx>| -> Result<()> {
+        let wbase = e.mul(oc, s.cin_g)?;
+        let obase = e.mul(e.add(e.mul(b, s.cout)?, oc)?, s.plane)?;
+        let bias: Vec<VectorValue<'ctx>> = (0..mr)
+            .map(|k| e.splat(if has_bias { e.load(bg, e.add(oc, e.i64(k))?)? } else { e.f(0.0) }))
+            .collect::<Result<_>>()?;
         e.lp(s.plane.div_ceil(TILE_P), &mut |pb| {
             let p = e.mul(pb, TILE_P)?;
             let over = e.b.build_int_compare(IntPredicate::UGT, p, e.i64(last), "over").map_err(cg)?;
             let p0 = e.b.build_select(over, e.i64(last), p, "p0").map_err(cg)?.into_int_value();
-            for k in 0..TILE_OC {
-                for j in 0..2 {
-                    e.b.build_store(acc[k * 2 + j], bias_v[k]).map_err(cg)?;
+            for k in 0..mr {
+                for j in 0..TILE_V {
+                    e.b.build_store(acc[k * TILE_V + j], bias[k]).map_err(cg)?;
                 }
             }
             e.lp(s.cin_g, &mut |icg| {
                 let xrow = e.add(e.add(xbase, e.mul(icg, s.plane)?)?, p0)?;
-                let x0 = vload(xp, xrow)?;
-                let x1 = vload(xp, e.add(xrow, e.i64(LANES as usize))?)?;
-                for k in 0..TILE_OC {
-                    let w = splat(e.load(wg, e.add(wrow[k], icg)?)?)?;
-                    for (j, x) in [x0, x1].into_iter().enumerate() {
-                        let a = e.b.build_load(vt, acc[k * 2 + j], "a").map_err(cg)?.into_vector_value();
-                        let r = vfma(w.into(), x.into(), a.into())?;
-                        e.b.build_store(acc[k * 2 + j], r).map_err(cg)?;
+                let xs: Vec<VectorValue<'ctx>> =
+                    (0..TILE_V).map(|j| e.vload(xp, e.add(xrow, e.i64(j * LANES as usize))?)).collect::<Result<_>>()?;
+                let wrow = e.add(wbase, e.mul(icg, mr)?)?;
+                for k in 0..mr {
+                    let w = e.splat(e.load(wg, e.add(wrow, e.i64(k))?)?)?;
+                    for (j, &x) in xs.iter().enumerate() {
+                        let a = e.b.build_load(vt, acc[k * TILE_V + j], "a").map_err(cg)?.into_vector_value();
+                        let r = e.vintrinsic("llvm.fmuladd", &[w, x, a])?;
+                        e.b.build_store(acc[k * TILE_V + j], r).map_err(cg)?;
                     }
                 }
                 Ok(())
             })?;
-            for k in 0..TILE_OC {
-                for j in 0..2 {
-                    let a = e.b.build_load(vt, acc[k * 2 + j], "a").map_err(cg)?.into_vector_value();
-                    vstore(op, e.add(e.add(obase[k], p0)?, e.i64(j * LANES as usize))?, a)?;
+            for k in 0..mr {
+                for j in 0..TILE_V {
+                    let mut a = e.b.build_load(vt, acc[k * TILE_V + j], "a").map_err(cg)?.into_vector_value();
+                    if let Some(act) = act {
+                        a = e.vact(act, a)?;
+                    }
+                    let at = e.add(e.add(obase, e.i64(k * s.plane + j * LANES as usize))?, p0)?;
+                    e.vstore(op, at, a)?;
                 }
             }
             Ok(())
-        })?;
-        if let Some(act) = act {
-            e.lp(TILE_OC * s.plane, &mut |i| {
-                let o = e.add(obase[0], i)?;
-                let v = e.act(act, e.load(op, o)?)?;
-                e.store(op, o, v)
-            })?;
+        })
+    };
+    let full = s.cout_g / TILE_OC;
+    let rem = s.cout_g % TILE_OC;
+    e.lp(s.n * groups, &mut |bgi| {
+        let b = e.b.build_int_unsigned_div(bgi, e.i64(groups), "b").map_err(cg)?;
+        let g = e.b.build_int_unsigned_rem(bgi, e.i64(groups), "g").map_err(cg)?;
+        let xbase = e.mul(e.add(e.mul(b, s.cin)?, e.mul(g, s.cin_g)?)?, s.plane)?;
+        let goc = e.mul(g, s.cout_g)?;
+        if full > 0 {
+            e.lp(full, &mut |t| tile(TILE_OC, b, e.add(goc, e.mul(t, TILE_OC)?)?, xbase))?;
+        }
+        if rem > 0 {
+            tile(rem, b, e.add(goc, e.i64(full * TILE_OC))?, xbase)?;
         }
         Ok(())
+    })
+}
+
+/// Scratch of [`conv_banded`], in f32 (64 KiB on the stack).
+const BAND_SCRATCH: usize = 16 * 1024;
+/// Most multiply-adds per output [`conv_banded`] takes: beyond, one output's chain of fused
+/// multiply-adds is too long to keep the FMA units busy and [`conv_windowed`] is faster.
+const BAND_TAPS: usize = 50;
+
+/// Output rows per band of [`conv_banded`] for this convolution, if one row fits.
+fn band_rows(c: &nasc_ir::op::Conv2d, in_shape: &[usize], out_shape: &[usize]) -> Option<usize> {
+    let groups = c.groups.resolve(in_shape[1]);
+    let cin_g = in_shape[1] / groups;
+    let sw = (in_shape[3] + 2 * c.padding[1]).div_ceil(c.stride[1]) * c.stride[1];
+    let span = c.dilation[0] * (c.kernel[0] - 1) + 1;
+    if cin_g * c.kernel[0] * c.kernel[1] > BAND_TAPS {
+        return None;
+    }
+    let rows_in = BAND_SCRATCH / (cin_g * sw);
+    (rows_in >= span).then(|| ((rows_in - span) / c.stride[0] + 1).min(out_shape[2]))
+}
+
+/// Copies `wd` input columns from `xp[src..]` into a scratch row at `dst` split by column
+/// phase (see [`conv_banded`]): input column `x` is padded column `pc = x + pad`, stored at
+/// `dst + (pc % sx)·pw + pc / sx`. Stride 1 and 2 move whole vectors (stride 2 splitting each
+/// pair of vectors into its even and odd lanes); the rest of a row, and other strides, go one
+/// value at a time.
+#[allow(clippy::too_many_arguments)]
+fn copy_phases<'ctx>(
+    e: &Emitter<'_, 'ctx>,
+    xp: PointerValue<'ctx>,
+    src: IntValue<'ctx>,
+    scratch: PointerValue<'ctx>,
+    dst: IntValue<'ctx>,
+    wd: usize,
+    sx: usize,
+    pw: usize,
+    pad: usize,
+) -> Result<()> {
+    let l = LANES as usize;
+    let slot = |x: usize| (x + pad) % sx * pw + (x + pad) / sx;
+    // Input columns per vector step, and how many steps.
+    let step = l * sx;
+    let steps = if sx <= 2 { wd / step } else { 0 };
+    if steps > 0 {
+        e.lp(steps, &mut |k| {
+            let x0 = e.mul(k, step)?;
+            let from = e.add(src, x0)?;
+            let to = |x: usize| -> Result<IntValue<'ctx>> {
+                // slot(x0 + x) = slot(x) + x0 / sx, since x0 is a multiple of sx.
+                e.add(e.add(dst, e.i64(slot(x)))?, e.b.build_int_unsigned_div(x0, e.i64(sx), "s").map_err(cg)?)
+            };
+            let v0 = e.vload(xp, from)?;
+            if sx == 1 {
+                return e.vstore(scratch, to(0)?, v0);
+            }
+            let v1 = e.vload(xp, e.add(from, e.i64(l))?)?;
+            let i32t = e.ctx.i32_type();
+            for parity in 0..2 {
+                let mask: Vec<_> = (0..l).map(|i| i32t.const_int((2 * i + parity) as u64, false)).collect();
+                let half = e.b.build_shuffle_vector(v0, v1, VectorType::const_vector(&mask), "half").map_err(cg)?;
+                e.vstore(scratch, to(parity)?, half)?;
+            }
+            Ok(())
+        })?;
+    }
+    for x in steps * step..wd {
+        let v = e.load(xp, e.add(src, e.i64(x))?)?;
+        e.store(scratch, e.add(dst, e.i64(slot(x)))?, v)?;
+    }
+    Ok(())
+}
+
+/// A convolution with few multiply-adds per output (depthwise, or a network's first layer on
+/// three input channels), computed one output row at a time: the rows of a group's input
+/// channels that a band of output rows reads are copied into a zero-bordered scratch on the
+/// stack, then each output is its bias plus every tap of every input channel of the group,
+/// activated and stored once (the loop over a row's outputs vectorised, the taps' weights
+/// loop-invariant).
+#[allow(clippy::too_many_arguments)]
+fn conv_banded<'ctx>(
+    e: &Emitter<'_, 'ctx>,
+    c: &nasc_ir::op::Conv2d,
+    in_shape: &[usize],
+    out_shape: &[usize],
+    band: usize,
+    [op, xp, wg, bg]: [PointerValue<'ctx>; 4],
+    has_bias: bool,
+    act: Option<Activation>,
+) -> Result<()> {
+    let (n, cin, h, wd) = (in_shape[0], in_shape[1], in_shape[2], in_shape[3]);
+    let (cout, oh, ow) = (out_shape[1], out_shape[2], out_shape[3]);
+    let groups = c.groups.resolve(cin);
+    let (cin_g, cout_g) = (cin / groups, cout / groups);
+    let [kh, kw] = c.kernel;
+    let [sy, sx] = c.stride;
+    let [dy, dx] = c.dilation;
+    let sw = wd + 2 * c.padding[1];
+    // Each scratch row holds its padded input row split by column phase modulo the stride
+    // (`sx` runs of `pw` columns), so every tap reads consecutive columns for consecutive
+    // outputs: padded column `pc` is at `(pc % sx)·pw + pc / sx`.
+    let pw = sw.div_ceil(sx);
+    let rs = sx * pw;
+    let rows_in = (band - 1) * sy + dy * (kh - 1) + 1;
+    let chan = rows_in * rs;
+    let scratch = e.entry_alloca(e.f32t.array_type((cin_g * chan) as u32), "band")?;
+    // Borders stay zero: only the interior columns are written below.
+    e.lp(cin_g * chan, &mut |i| e.store(scratch, i, e.f(0.0)))?;
+    // The interior of a row: per phase, its first slot and the number of input columns in it.
+    let phases: Vec<(usize, usize)> = (0..sx)
+        .filter_map(|q| {
+            let cols: Vec<usize> = (0..wd).map(|x| x + c.padding[1]).filter(|pc| pc % sx == q).collect();
+            Some((q * pw + cols.first()? / sx, cols.len()))
+        })
+        .collect();
+    e.lp(n * groups, &mut |bgi| {
+        let b = e.b.build_int_unsigned_div(bgi, e.i64(groups), "b").map_err(cg)?;
+        let g = e.b.build_int_unsigned_rem(bgi, e.i64(groups), "g").map_err(cg)?;
+        let xbase = e.mul(e.add(e.mul(b, cin)?, e.mul(g, cin_g)?)?, h * wd)?;
+        // ⌈oh / band⌉ bands, the last moved back to end at the last row (recomputing a few
+        // rows to identical values).
+        e.lp(oh.div_ceil(band), &mut |bi| {
+            let y = e.mul(bi, band)?;
+            let over = e.b.build_int_compare(IntPredicate::UGT, y, e.i64(oh - band), "over").map_err(cg)?;
+            let oy0 = e.b.build_select(over, e.i64(oh - band), y, "oy0").map_err(cg)?.into_int_value();
+            // Scratch row r holds padded row oy0·sy + r: input row oy0·sy + r − pad, or zeros.
+            e.lp(cin_g, &mut |icg| {
+                e.lp(rows_in, &mut |r| {
+                    let iy = e.b.build_int_sub(e.add(e.mul(oy0, sy)?, r)?, e.i64(c.padding[0]), "iy").map_err(cg)?;
+                    let inside = e.b.build_int_compare(IntPredicate::ULT, iy, e.i64(h), "in").map_err(cg)?;
+                    let row = e.add(e.mul(icg, chan)?, e.mul(r, rs)?)?;
+                    e.if_else(
+                        inside,
+                        &mut || {
+                            let src = e.add(xbase, e.add(e.mul(icg, h * wd)?, e.mul(iy, wd)?)?)?;
+                            copy_phases(e, xp, src, scratch, row, wd, sx, pw, c.padding[1])
+                        },
+                        &mut || {
+                            for &(j0, count) in &phases {
+                                let dst = e.add(row, e.i64(j0))?;
+                                e.lp(count, &mut |j| e.store(scratch, e.add(dst, j)?, e.f(0.0)))?;
+                            }
+                            Ok(())
+                        },
+                    )
+                })
+            })?;
+            e.lp(cout_g, &mut |ocg| {
+                let oc = e.add(e.mul(g, cout_g)?, ocg)?;
+                let taps = cin_g * kh * kw;
+                let wbase = e.mul(oc, taps)?;
+                let ws: Vec<FloatValue<'ctx>> =
+                    (0..taps).map(|t| e.load(wg, e.add(wbase, e.i64(t))?)).collect::<Result<_>>()?;
+                let bias = if has_bias { e.load(bg, oc)? } else { e.f(0.0) };
+                let obase = e.mul(e.add(e.mul(b, cout)?, oc)?, oh * ow)?;
+                e.lp(band, &mut |rr| {
+                    let orow = e.add(obase, e.mul(e.add(oy0, rr)?, ow)?)?;
+                    let srow = e.mul(rr, sy * rs)?;
+                    e.lp(ow, &mut |ox| {
+                        let at = e.add(srow, ox)?;
+                        // One chain of multiply-adds per kernel row, summed at the end: a single
+                        // chain of all taps would wait on the FMA latency at every step.
+                        let mut partial = Vec::with_capacity(kh);
+                        for ky in 0..kh {
+                            let mut acc = if ky == 0 { bias } else { e.f(0.0) };
+                            for icg in 0..cin_g {
+                                for kx in 0..kw {
+                                    let (q, s) = ((kx * dx) % sx, (kx * dx) / sx);
+                                    let t = icg * chan + ky * dy * rs + q * pw + s;
+                                    let x = e.load(scratch, e.add(at, e.i64(t))?)?;
+                                    acc = e.fmuladd(ws[(icg * kh + ky) * kw + kx], x, acc)?;
+                                }
+                            }
+                            partial.push(acc);
+                        }
+                        let mut acc = partial[0];
+                        for &p in &partial[1..] {
+                            acc = e.fadd(acc, p)?;
+                        }
+                        if let Some(a) = act {
+                            acc = e.act(a, acc)?;
+                        }
+                        e.store(op, e.add(orow, ox)?, acc)
+                    })
+                })
+            })
+        })
     })
 }
 
@@ -1050,23 +1362,25 @@ fn kernel<'ctx>(
                 bias_v = Some(b0.iter().enumerate().map(|(k, &b)| b * scale[k] + shift[k]).collect());
             }
             let act_v = c.act.or(fusion.act.get(&id.index()).copied());
+            let plane = oh * ow;
+            let pointwise = kh == 1 && kw == 1 && c.stride == [1, 1] && c.padding == [0, 0] && (oh, ow) == (h, wd);
+            let tiled = (pointwise && plane >= TILE_P).then_some(Pointwise { n, cin, cout, cin_g, cout_g, plane });
+            if let Some(shape) = tiled {
+                weight = shape.pack(&weight);
+            }
             let wg = e.global(&format!("{}.weight", node.name), &weight);
             let bias = bias_v.as_ref().map(|b| e.global(&format!("{}.bias", node.name), b));
-            let plane = oh * ow;
-            // Output-stationary in memory: each output plane starts at its bias, then every
-            // (input channel, kernel tap) adds `w · x` over the output positions whose input
-            // is in bounds — a range computed once per tap, so the inner loop is a plain
-            // strided multiply-add the vectoriser handles, with no bounds test inside.
-            let pointwise = kh == 1 && kw == 1 && c.stride == [1, 1] && c.padding == [0, 0] && (oh, ow) == (h, wd);
             let c = c.clone();
             let has_bias = bias.is_some();
             let key = format!("conv {c:?} {s:?} {out_shape:?} {act_v:?} {has_bias}");
             let imp = e.shared_kernel(key, &|e, [op, xp, wg, bg]| {
-                if pointwise && cout_g % TILE_OC == 0 && plane >= TILE_P {
-                    let shape = Pointwise { n, cin, cout, cin_g, cout_g, plane };
+                if let Some(shape) = tiled {
                     return pointwise_tiled(e, shape, [op, xp, wg, bg], has_bias, act_v);
                 }
                 if !pointwise {
+                    if let Some(band) = band_rows(&c, s, out_shape) {
+                        return conv_banded(e, &c, s, out_shape, band, [op, xp, wg, bg], has_bias, act_v);
+                    }
                     return conv_windowed(e, &c, s, out_shape, [op, xp, wg, bg], has_bias, act_v);
                 }
                 // 1×1 with output channels per group not a multiple of the tile, or a plane
