@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """nasc's generated code against ONNX Runtime and tract, in one run, on the same networks and
-weights: single thread, batch 1, median of timed runs after warm-up.
+weights: single thread, batch 1, median of timed runs after warm-up. The three runtimes take
+turns for several rounds (the machine's load drifts over a run; turns expose all three to the
+same drift) and each reports the median of its per-round medians, with their range.
 
 Networks: MobileNetV2-1.0 at 224×224 (built with the `onnx` helper API by
 tests/onnx/make_models.py, independently of nasc) and an FBNet subnet at 224×224 (exported by
@@ -8,7 +10,7 @@ tests/onnx/make_models.py, independently of nasc) and an FBNet subnet at 224×22
 (the driver JIT-compiled at -O3, timed in-process into preallocated buffers); its output on the
 same input is checked against ONNX Runtime's first.
 
-    python3 benches/peers.py [--nasc target/release/nasc] [--repeats 30]
+    python3 benches/peers.py [--nasc target/release/nasc] [--repeats 30] [--rounds 5]
 
 Needs numpy, onnx, onnxruntime and tract (`pip install onnxruntime tract`).
 """
@@ -70,6 +72,7 @@ def main():
     ap.add_argument("--nasc", default=os.path.join(ROOT, "target", "release", "nasc"))
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=5, help="turns of the three runtimes per network")
     ap.add_argument("--fbnet-arch", default=None, help="FBNet architecture (default: `nasc sample fbnet:imagenet --seed 1`)")
     a = ap.parse_args()
     try:
@@ -100,20 +103,26 @@ def main():
         run([a.nasc, "run", path, "--jit", "--input", xp, "-o", yp])
         got = np.load(yp).ravel()
         err = float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-12))
-        t_ort = median_ms(lambda: sess.run(None, {inp.name: x}), a.warmup, a.repeats)
         tm = tract_model(path, shape)
-        t_tract = median_ms(lambda: tm.run([x]), a.warmup, a.repeats)
-        b = json.loads(
-            run([a.nasc, "bench", "run", path, "--json", "--repeats", str(a.repeats), "--warmup", str(a.warmup)])
-        )
-        rows.append((name, b["macs"], b["median_ms"], t_ort, t_tract, err))
-    print("single thread, batch 1, median of %d runs (ms); nasc output vs ORT: max relative error" % a.repeats)
-    print("%-22s %8s %9s %9s %9s %10s %10s %9s" % ("network", "MMACs", "nasc", "ORT", "tract", "ORT/nasc", "tract/nasc", "rel err"))
+        nasc_cmd = [a.nasc, "bench", "run", path, "--json", "--repeats", str(a.repeats), "--warmup", str(a.warmup)]
+        t_ort, t_tract, t_nasc, macs = [], [], [], 0
+        for r in range(a.rounds):
+            print("peers: %s, round %d/%d" % (name, r + 1, a.rounds), file=sys.stderr)
+            t_ort.append(median_ms(lambda: sess.run(None, {inp.name: x}), a.warmup, a.repeats))
+            t_tract.append(median_ms(lambda: tm.run([x]), a.warmup, a.repeats))
+            b = json.loads(run(nasc_cmd))
+            t_nasc.append(b["median_ms"])
+            macs = b["macs"]
+        rows.append((name, macs, t_nasc, t_ort, t_tract, err))
+    print(
+        "single thread, batch 1; median over %d rounds of the median of %d runs (ms), [min–max of the rounds]; "
+        "nasc output vs ORT: max relative error" % (a.rounds, a.repeats)
+    )
+    print("%-20s %7s %21s %21s %21s %9s %10s %8s" % ("network", "MMACs", "nasc", "ORT", "tract", "ORT/nasc", "tract/nasc", "rel err"))
+    span = lambda ts: "%7.3f [%5.2f–%5.2f]" % (float(np.median(ts)), min(ts), max(ts))
     for name, macs, tn, to, tt, err in rows:
-        print(
-            "%-22s %8.1f %9.3f %9.3f %9.3f %10.2f %10.2f %9.1e"
-            % (name, macs / 1e6, tn, to, tt, to / tn, tt / tn, err)
-        )
+        mn, mo, mt = (float(np.median(t)) for t in (tn, to, tt))
+        print("%-20s %7.1f %s %s %s %9.2f %10.2f %8.1e" % (name, macs / 1e6, span(tn), span(to), span(tt), mo / mn, mt / mn, err))
 
 
 if __name__ == "__main__":

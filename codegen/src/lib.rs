@@ -836,6 +836,15 @@ const LANES: u32 = 8;
 const TILE_V: usize = 2;
 /// Output positions per register tile.
 const TILE_P: usize = TILE_V * LANES as usize;
+/// Largest stack panel of packed input rows of the 1×1 kernel, in bytes.
+const PANEL_BYTES: usize = 128 * 1024;
+/// Output planes of at least this many bytes are written one after another by the 1×1 kernel
+/// when it expands channels (28×28 and up).
+const LARGE_PLANE_BYTES: usize = 3 * 1024;
+
+/// Rows of input for a tile of the 1×1 kernel: base pointer, offset of the first row, row
+/// stride (in f32).
+type XRows<'ctx> = (PointerValue<'ctx>, IntValue<'ctx>, usize);
 
 /// Shapes of a 1×1, stride-1, unpadded convolution.
 #[derive(Clone, Copy, Debug)]
@@ -890,31 +899,23 @@ fn pointwise_tiled<'ctx>(
     // Accumulator slots in the entry block (promoted to registers by SROA).
     let acc: Vec<PointerValue<'ctx>> =
         (0..TILE_OC * TILE_V).map(|_| e.entry_alloca(vt, "acc")).collect::<Result<_>>()?;
-    // ⌈plane / TILE_P⌉ position tiles; the last one is moved back to end at the plane's end
-    // and overlaps its predecessor, recomputing a few outputs to identical values (each tile
-    // stores complete results), so no scalar remainder loop is needed.
-    let last = s.plane - TILE_P;
-    // One tile of `mr` output channels from absolute channel `oc` of batch `b`, whose group's
-    // input channels start at `xbase`.
-    let tile = |mr: usize, b: IntValue<'ctx>, oc: IntValue<'ctx>, xbase: IntValue<'ctx>| -> Result<()> {
-        let wbase = e.mul(oc, s.cin_g)?;
-        let obase = e.mul(e.add(e.mul(b, s.cout)?, oc)?, s.plane)?;
-        let bias: Vec<VectorValue<'ctx>> = (0..mr)
-            .map(|k| e.splat(if has_bias { e.load(bg, e.add(oc, e.i64(k))?)? } else { e.f(0.0) }))
-            .collect::<Result<_>>()?;
-        e.lp(s.plane.div_ceil(TILE_P), &mut |pb| {
-            let p = e.mul(pb, TILE_P)?;
-            let over = e.b.build_int_compare(IntPredicate::UGT, p, e.i64(last), "over").map_err(cg)?;
-            let p0 = e.b.build_select(over, e.i64(last), p, "p0").map_err(cg)?.into_int_value();
+    // One register tile: `mr` output channels from absolute channel `oc` of batch `b` (whose
+    // group's input channels start at `xbase`) times `nv` vectors of positions from `p0`.
+    // The input rows come from `x`: `xp` itself (row stride `plane`) or a packed panel.
+    let ptile =
+        |mr: usize, nv: usize, [b, oc, p0]: [IntValue<'ctx>; 3], (xsrc, xbase, xstride): XRows<'ctx>| -> Result<()> {
+            let wbase = e.mul(oc, s.cin_g)?;
+            let obase = e.add(e.mul(e.add(e.mul(b, s.cout)?, oc)?, s.plane)?, p0)?;
             for k in 0..mr {
-                for j in 0..TILE_V {
-                    e.b.build_store(acc[k * TILE_V + j], bias[k]).map_err(cg)?;
+                let bias = e.splat(if has_bias { e.load(bg, e.add(oc, e.i64(k))?)? } else { e.f(0.0) })?;
+                for j in 0..nv {
+                    e.b.build_store(acc[k * TILE_V + j], bias).map_err(cg)?;
                 }
             }
             e.lp(s.cin_g, &mut |icg| {
-                let xrow = e.add(e.add(xbase, e.mul(icg, s.plane)?)?, p0)?;
+                let xrow = e.add(xbase, e.mul(icg, xstride)?)?;
                 let xs: Vec<VectorValue<'ctx>> =
-                    (0..TILE_V).map(|j| e.vload(xp, e.add(xrow, e.i64(j * LANES as usize))?)).collect::<Result<_>>()?;
+                    (0..nv).map(|j| e.vload(xsrc, e.add(xrow, e.i64(j * LANES as usize))?)).collect::<Result<_>>()?;
                 let wrow = e.add(wbase, e.mul(icg, mr)?)?;
                 for k in 0..mr {
                     let w = e.splat(e.load(wg, e.add(wrow, e.i64(k))?)?)?;
@@ -927,32 +928,76 @@ fn pointwise_tiled<'ctx>(
                 Ok(())
             })?;
             for k in 0..mr {
-                for j in 0..TILE_V {
+                for j in 0..nv {
                     let mut a = e.b.build_load(vt, acc[k * TILE_V + j], "a").map_err(cg)?.into_vector_value();
                     if let Some(act) = act {
                         a = e.vact(act, a)?;
                     }
-                    let at = e.add(e.add(obase, e.i64(k * s.plane + j * LANES as usize))?, p0)?;
-                    e.vstore(op, at, a)?;
+                    e.vstore(op, e.add(obase, e.i64(k * s.plane + j * LANES as usize))?, a)?;
                 }
             }
             Ok(())
-        })
+        };
+    // Every tile of output channels of a group (from `goc`): full tiles of TILE_OC, then the rest.
+    let each_oc = |goc: IntValue<'ctx>, body: &mut dyn FnMut(usize, IntValue<'ctx>) -> Result<()>| -> Result<()> {
+        let full = s.cout_g / TILE_OC;
+        if full > 0 {
+            e.lp(full, &mut |t| body(TILE_OC, e.add(goc, e.mul(t, TILE_OC)?)?))?;
+        }
+        if s.cout_g % TILE_OC > 0 {
+            body(s.cout_g % TILE_OC, e.add(goc, e.i64(full * TILE_OC))?)?;
+        }
+        Ok(())
     };
-    let full = s.cout_g / TILE_OC;
-    let rem = s.cout_g % TILE_OC;
+    // Every tile of positions: ⌊plane / TILE_P⌋ full tiles, then the rest as one tile of one or
+    // two vectors moved back to end at the plane's end, overlapping its predecessor
+    // (recomputing a few outputs to identical values), so no scalar remainder is needed.
+    let each_p = |body: &mut dyn FnMut(usize, IntValue<'ctx>) -> Result<()>| -> Result<()> {
+        e.lp(s.plane / TILE_P, &mut |pb| body(TILE_V, e.mul(pb, TILE_P)?))?;
+        let rest = s.plane % TILE_P;
+        if rest > 0 {
+            let nv = rest.div_ceil(LANES as usize);
+            body(nv, e.i64(s.plane - nv * LANES as usize))?;
+        }
+        Ok(())
+    };
+    // Positions outer: each tile of positions is first packed into a panel of consecutive
+    // rows (one per input channel) that every output channel tile then streams from L1 or L2,
+    // instead of reading rows `plane` apart from wherever the input is. But a tile writes
+    // `TILE_P` outputs into every output plane, so when the planes are large (each its own
+    // pages) and there are fewer input than output channels (an expansion, whose few input
+    // rows the hardware prefetches well), channel tiles go outer, each writing its planes in
+    // order and reading the input in place; also when the panel would not fit on the stack.
+    let panel_len = s.cin_g * TILE_P;
+    let scattered = s.plane * 4 >= LARGE_PLANE_BYTES && s.cin_g < s.cout_g;
+    let panel = if panel_len * 4 <= PANEL_BYTES && !scattered {
+        Some(e.entry_alloca(e.f32t.array_type(panel_len as u32), "panel")?)
+    } else {
+        None
+    };
     e.lp(s.n * groups, &mut |bgi| {
         let b = e.b.build_int_unsigned_div(bgi, e.i64(groups), "b").map_err(cg)?;
         let g = e.b.build_int_unsigned_rem(bgi, e.i64(groups), "g").map_err(cg)?;
         let xbase = e.mul(e.add(e.mul(b, s.cin)?, e.mul(g, s.cin_g)?)?, s.plane)?;
         let goc = e.mul(g, s.cout_g)?;
-        if full > 0 {
-            e.lp(full, &mut |t| tile(TILE_OC, b, e.add(goc, e.mul(t, TILE_OC)?)?, xbase))?;
+        match panel {
+            Some(pp) => each_p(&mut |nv, p0| {
+                let from = e.add(xbase, p0)?;
+                e.lp(s.cin_g, &mut |icg| {
+                    let row = e.add(from, e.mul(icg, s.plane)?)?;
+                    let to = e.mul(icg, nv * LANES as usize)?;
+                    for j in 0..nv {
+                        let v = e.vload(xp, e.add(row, e.i64(j * LANES as usize))?)?;
+                        e.vstore(pp, e.add(to, e.i64(j * LANES as usize))?, v)?;
+                    }
+                    Ok(())
+                })?;
+                each_oc(goc, &mut |mr, oc| ptile(mr, nv, [b, oc, p0], (pp, e.i64(0), nv * LANES as usize)))
+            }),
+            None => each_oc(goc, &mut |mr, oc| {
+                each_p(&mut |nv, p0| ptile(mr, nv, [b, oc, p0], (xp, e.add(xbase, p0)?, s.plane)))
+            }),
         }
-        if rem > 0 {
-            tile(rem, b, e.add(goc, e.i64(full * TILE_OC))?, xbase)?;
-        }
-        Ok(())
     })
 }
 
