@@ -838,9 +838,6 @@ const TILE_V: usize = 2;
 const TILE_P: usize = TILE_V * LANES as usize;
 /// Largest stack panel of packed input rows of the 1×1 kernel, in bytes.
 const PANEL_BYTES: usize = 128 * 1024;
-/// Output planes of at least this many bytes are written one after another by the 1×1 kernel
-/// when it expands channels (28×28 and up).
-const LARGE_PLANE_BYTES: usize = 3 * 1024;
 
 /// Rows of input for a tile of the 1×1 kernel: base pointer, offset of the first row, row
 /// stride (in f32).
@@ -899,9 +896,9 @@ fn pointwise_tiled<'ctx>(
     // Accumulator slots in the entry block (promoted to registers by SROA).
     let acc: Vec<PointerValue<'ctx>> =
         (0..TILE_OC * TILE_V).map(|_| e.entry_alloca(vt, "acc")).collect::<Result<_>>()?;
-    // One register tile: `mr` output channels from absolute channel `oc` of batch `b` (whose
-    // group's input channels start at `xbase`) times `nv` vectors of positions from `p0`.
-    // The input rows come from `x`: `xp` itself (row stride `plane`) or a packed panel.
+    // One register tile: `mr` output channels from absolute channel `oc` of batch `b` times
+    // `nv` vectors of positions from `p0`. The input rows come from `xsrc`: `xp` itself (row
+    // stride `plane`) or a packed panel.
     let ptile =
         |mr: usize, nv: usize, [b, oc, p0]: [IntValue<'ctx>; 3], (xsrc, xbase, xstride): XRows<'ctx>| -> Result<()> {
             let wbase = e.mul(oc, s.cin_g)?;
@@ -961,43 +958,68 @@ fn pointwise_tiled<'ctx>(
         }
         Ok(())
     };
-    // Positions outer: each tile of positions is first packed into a panel of consecutive
-    // rows (one per input channel) that every output channel tile then streams from L1 or L2,
-    // instead of reading rows `plane` apart from wherever the input is. But a tile writes
-    // `TILE_P` outputs into every output plane, so when the planes are large (each its own
-    // pages) and there are fewer input than output channels (an expansion, whose few input
-    // rows the hardware prefetches well), channel tiles go outer, each writing its planes in
-    // order and reading the input in place; also when the panel would not fit on the stack.
-    let panel_len = s.cin_g * TILE_P;
-    let scattered = s.plane * 4 >= LARGE_PLANE_BYTES && s.cin_g < s.cout_g;
-    let panel = if panel_len * 4 <= PANEL_BYTES && !scattered {
-        Some(e.entry_alloca(e.f32t.array_type(panel_len as u32), "panel")?)
-    } else {
-        None
+    // Blocks of positions, each packed into a panel (per position tile, one row of `nv`
+    // vectors per input channel, consecutive) that every output channel tile then streams
+    // from L1 or L2 — instead of reading rows `plane` apart wherever the input is. A block is
+    // as many tiles as fit in PANEL_BYTES, so the input is read once, in runs of a block per
+    // channel, and each channel tile writes runs of a block into its output planes. Without
+    // room for one tile's panel, channel tiles go outer and read the input in place.
+    let tile_bytes = s.cin_g * TILE_P * 4;
+    if tile_bytes > PANEL_BYTES {
+        return e.lp(s.n * groups, &mut |bgi| {
+            let b = e.b.build_int_unsigned_div(bgi, e.i64(groups), "b").map_err(cg)?;
+            let g = e.b.build_int_unsigned_rem(bgi, e.i64(groups), "g").map_err(cg)?;
+            let xbase = e.mul(e.add(e.mul(b, s.cin)?, e.mul(g, s.cin_g)?)?, s.plane)?;
+            each_oc(e.mul(g, s.cout_g)?, &mut |mr, oc| {
+                each_p(&mut |nv, p0| ptile(mr, nv, [b, oc, p0], (xp, e.add(xbase, p0)?, s.plane)))
+            })
+        });
+    }
+    let full_tiles = s.plane / TILE_P;
+    let per_block = (PANEL_BYTES / tile_bytes).min(full_tiles.max(1));
+    let panel = e.entry_alloca(e.f32t.array_type((per_block * s.cin_g * TILE_P) as u32), "panel")?;
+    // `tiles` tiles of `nv` vectors from position `p0`.
+    let block = |[b, xbase, goc, p0]: [IntValue<'ctx>; 4], tiles: usize, nv: usize| -> Result<()> {
+        let run = nv * LANES as usize;
+        e.lp(s.cin_g, &mut |icg| {
+            let row = e.add(e.add(xbase, e.mul(icg, s.plane)?)?, p0)?;
+            e.lp(tiles, &mut |t| {
+                let to = e.mul(e.add(e.mul(t, s.cin_g)?, icg)?, run)?;
+                let from = e.add(row, e.mul(t, run)?)?;
+                for j in 0..nv {
+                    let v = e.vload(xp, e.add(from, e.i64(j * LANES as usize))?)?;
+                    e.vstore(panel, e.add(to, e.i64(j * LANES as usize))?, v)?;
+                }
+                Ok(())
+            })
+        })?;
+        each_oc(goc, &mut |mr, oc| {
+            e.lp(tiles, &mut |t| {
+                let pt = e.add(p0, e.mul(t, run)?)?;
+                ptile(mr, nv, [b, oc, pt], (panel, e.mul(t, s.cin_g * run)?, run))
+            })
+        })
     };
     e.lp(s.n * groups, &mut |bgi| {
         let b = e.b.build_int_unsigned_div(bgi, e.i64(groups), "b").map_err(cg)?;
         let g = e.b.build_int_unsigned_rem(bgi, e.i64(groups), "g").map_err(cg)?;
         let xbase = e.mul(e.add(e.mul(b, s.cin)?, e.mul(g, s.cin_g)?)?, s.plane)?;
         let goc = e.mul(g, s.cout_g)?;
-        match panel {
-            Some(pp) => each_p(&mut |nv, p0| {
-                let from = e.add(xbase, p0)?;
-                e.lp(s.cin_g, &mut |icg| {
-                    let row = e.add(from, e.mul(icg, s.plane)?)?;
-                    let to = e.mul(icg, nv * LANES as usize)?;
-                    for j in 0..nv {
-                        let v = e.vload(xp, e.add(row, e.i64(j * LANES as usize))?)?;
-                        e.vstore(pp, e.add(to, e.i64(j * LANES as usize))?, v)?;
-                    }
-                    Ok(())
-                })?;
-                each_oc(goc, &mut |mr, oc| ptile(mr, nv, [b, oc, p0], (pp, e.i64(0), nv * LANES as usize)))
-            }),
-            None => each_oc(goc, &mut |mr, oc| {
-                each_p(&mut |nv, p0| ptile(mr, nv, [b, oc, p0], (xp, e.add(xbase, p0)?, s.plane)))
-            }),
+        let whole = full_tiles / per_block;
+        if whole > 0 {
+            e.lp(whole, &mut |k| block([b, xbase, goc, e.mul(k, per_block * TILE_P)?], per_block, TILE_V))?;
         }
+        if full_tiles % per_block > 0 {
+            block([b, xbase, goc, e.i64(whole * per_block * TILE_P)], full_tiles % per_block, TILE_V)?;
+        }
+        // The rest: one tile of one or two vectors moved back to end at the plane's end,
+        // overlapping its predecessor (recomputing a few outputs to identical values).
+        let rest = s.plane % TILE_P;
+        if rest > 0 {
+            let nv = rest.div_ceil(LANES as usize);
+            block([b, xbase, goc, e.i64(s.plane - nv * LANES as usize)], 1, nv)?;
+        }
+        Ok(())
     })
 }
 
