@@ -262,6 +262,8 @@ struct Emitter<'a, 'ctx> {
     f32t: FloatType<'ctx>,
     func: FunctionValue<'ctx>,
     arena: PointerValue<'ctx>,
+    /// The network's input, in a node's kernel (convolutions read it in place).
+    input: Option<PointerValue<'ctx>>,
     /// Kernels shared by every node of the same operator and shapes, by key.
     shared: &'a RefCell<BTreeMap<String, FunctionValue<'ctx>>>,
     /// External weights: the global holding the caller's weights pointer, and the blob laid
@@ -351,6 +353,7 @@ impl<'ctx> Emitter<'_, 'ctx> {
             f32t: self.f32t,
             func: f,
             arena: params[0],
+            input: None,
             shared: self.shared,
             external: self.external,
         };
@@ -663,8 +666,8 @@ pub fn lower_with<'ctx>(
         b.build_return(None).map_err(cg)?;
     }
 
-    // One function per node: `void node(float *arena)`.
-    let kernel_t = void.fn_type(&[ptr.into()], false);
+    // One function per node: `void node(float *arena, const float *input)`.
+    let kernel_t = void.fn_type(&[ptr.into(), ptr.into()], false);
     let mut kernels: BTreeMap<usize, FunctionValue<'_>> = BTreeMap::new();
     let shared = RefCell::new(BTreeMap::new());
     let external = RefCell::new(None);
@@ -697,6 +700,7 @@ pub fn lower_with<'ctx>(
             f32t,
             func: f,
             arena: f.get_nth_param(0).expect("arena").into_pointer_value(),
+            input: Some(f.get_nth_param(1).expect("input").into_pointer_value()),
             shared: &shared,
             external: &external,
         };
@@ -718,6 +722,7 @@ pub fn lower_with<'ctx>(
         f32t,
         func: drv,
         arena: drv.get_nth_param(2).expect("arena").into_pointer_value(),
+        input: None,
         shared: &shared,
         external: &external,
     };
@@ -727,10 +732,14 @@ pub fn lower_with<'ctx>(
     e.b.position_at_end(entry);
     let in_id = graph.input_node().map_err(cg)?;
     let in_off = plan.offsets[in_id.index()].expect("input planned");
-    e.lp(numel(&shapes[in_id.index()]), &mut |i| {
-        let v = e.load(input, i)?;
-        e.store(e.arena, e.add(i, e.i64(in_off))?, v)
-    })?;
+    // Convolutions read the input where the caller has it; anything else reads a copy in the
+    // arena.
+    if graph.consumers(in_id).iter().any(|&c| !matches!(graph.node(c).op, Op::Conv2d(_))) {
+        e.lp(numel(&shapes[in_id.index()]), &mut |i| {
+            let v = e.load(input, i)?;
+            e.store(e.arena, e.add(i, e.i64(in_off))?, v)
+        })?;
+    }
     let mut gate_flags: Vec<Option<IntValue<'_>>> = vec![None; gates.len()];
     let copy_out = |e: &Emitter<'_, 'ctx>, src: NodeId| -> Result<()> {
         let off = plan.offsets[src.index()].expect("planned");
@@ -753,14 +762,14 @@ pub fn lower_with<'ctx>(
                 }
                 match cond {
                     None => {
-                        e.b.build_call(f, &[e.arena.into()], "").map_err(cg)?;
+                        e.b.build_call(f, &[e.arena.into(), input.into()], "").map_err(cg)?;
                     }
                     Some(c) => {
                         let run = ctx.append_basic_block(drv, "gated");
                         let after = ctx.append_basic_block(drv, "after_gate");
                         e.b.build_conditional_branch(c, run, after).map_err(cg)?;
                         e.b.position_at_end(run);
-                        e.b.build_call(f, &[e.arena.into()], "").map_err(cg)?;
+                        e.b.build_call(f, &[e.arena.into(), input.into()], "").map_err(cg)?;
                         e.b.build_unconditional_branch(after).map_err(cg)?;
                         e.b.position_at_end(after);
                     }
@@ -1167,42 +1176,57 @@ fn conv_banded<'ctx>(
                     )
                 })
             })?;
-            e.lp(cout_g, &mut |ocg| {
-                let oc = e.add(e.mul(g, cout_g)?, ocg)?;
-                let taps = cin_g * kh * kw;
-                let wbase = e.mul(oc, taps)?;
-                let ws: Vec<FloatValue<'ctx>> =
-                    (0..taps).map(|t| e.load(wg, e.add(wbase, e.i64(t))?)).collect::<Result<_>>()?;
-                let bias = if has_bias { e.load(bg, oc)? } else { e.f(0.0) };
-                let obase = e.mul(e.add(e.mul(b, cout)?, oc)?, oh * ow)?;
+            // `ocb` output channels at a time share each loaded input value (a dense first
+            // layer; depthwise has one output channel per group).
+            let ocb = [4, 2, 1].into_iter().find(|d| cout_g % d == 0 && (cin_g > 1 || *d == 1)).unwrap_or(1);
+            let taps = cin_g * kh * kw;
+            e.lp(cout_g / ocb, &mut |ob| {
+                let oc0 = e.add(e.mul(g, cout_g)?, e.mul(ob, ocb)?)?;
+                let mut ws = Vec::with_capacity(ocb);
+                let mut bias = Vec::with_capacity(ocb);
+                for o in 0..ocb {
+                    let wbase = e.mul(e.add(oc0, e.i64(o))?, taps)?;
+                    ws.push((0..taps).map(|t| e.load(wg, e.add(wbase, e.i64(t))?)).collect::<Result<Vec<_>>>()?);
+                    bias.push(if has_bias { e.load(bg, e.add(oc0, e.i64(o))?)? } else { e.f(0.0) });
+                }
+                let obase = e.mul(e.add(e.mul(b, cout)?, oc0)?, oh * ow)?;
                 e.lp(band, &mut |rr| {
                     let orow = e.add(obase, e.mul(e.add(oy0, rr)?, ow)?)?;
                     let srow = e.mul(rr, sy * rs)?;
                     e.lp(ow, &mut |ox| {
                         let at = e.add(srow, ox)?;
-                        // One chain of multiply-adds per kernel row, summed at the end: a single
-                        // chain of all taps would wait on the FMA latency at every step.
-                        let mut partial = Vec::with_capacity(kh);
+                        // One chain of multiply-adds per output channel and kernel row, summed
+                        // at the end: a single chain of all taps would wait on the FMA latency
+                        // at every step.
+                        let mut partial: Vec<Vec<FloatValue<'ctx>>> = vec![Vec::with_capacity(kh); ocb];
                         for ky in 0..kh {
-                            let mut acc = if ky == 0 { bias } else { e.f(0.0) };
+                            let mut acc: Vec<FloatValue<'ctx>> =
+                                (0..ocb).map(|o| if ky == 0 { bias[o] } else { e.f(0.0) }).collect();
                             for icg in 0..cin_g {
                                 for kx in 0..kw {
                                     let (q, s) = ((kx * dx) % sx, (kx * dx) / sx);
                                     let t = icg * chan + ky * dy * rs + q * pw + s;
                                     let x = e.load(scratch, e.add(at, e.i64(t))?)?;
-                                    acc = e.fmuladd(ws[(icg * kh + ky) * kw + kx], x, acc)?;
+                                    for o in 0..ocb {
+                                        acc[o] = e.fmuladd(ws[o][(icg * kh + ky) * kw + kx], x, acc[o])?;
+                                    }
                                 }
                             }
-                            partial.push(acc);
+                            for o in 0..ocb {
+                                partial[o].push(acc[o]);
+                            }
                         }
-                        let mut acc = partial[0];
-                        for &p in &partial[1..] {
-                            acc = e.fadd(acc, p)?;
+                        for (o, chains) in partial.iter().enumerate() {
+                            let mut acc = chains[0];
+                            for &p in &chains[1..] {
+                                acc = e.fadd(acc, p)?;
+                            }
+                            if let Some(a) = act {
+                                acc = e.act(a, acc)?;
+                            }
+                            e.store(op, e.add(e.add(orow, ox)?, e.i64(o * oh * ow))?, acc)?;
                         }
-                        if let Some(a) = act {
-                            acc = e.act(a, acc)?;
-                        }
-                        e.store(op, e.add(orow, ox)?, acc)
+                        Ok(())
                     })
                 })
             })
@@ -1506,12 +1530,12 @@ fn kernel<'ctx>(
                     Ok(())
                 })
             })?;
-            let args: Vec<inkwell::values::BasicMetadataValueEnum<'_>> = vec![
-                e.ptr_at(a, e.i64(out_off))?.into(),
-                e.ptr_at(a, e.i64(off(ins[0])))?.into(),
-                wg.into(),
-                bias.unwrap_or(wg).into(),
-            ];
+            let x = match (&g.node(ins[0]).op, e.input) {
+                (Op::Input(_), Some(input)) => input,
+                _ => e.ptr_at(a, e.i64(off(ins[0])))?,
+            };
+            let args: Vec<inkwell::values::BasicMetadataValueEnum<'_>> =
+                vec![e.ptr_at(a, e.i64(out_off))?.into(), x.into(), wg.into(), bias.unwrap_or(wg).into()];
             e.b.build_call(imp, &args, "").map_err(cg)?;
         }
         Op::Dense(d) => {
