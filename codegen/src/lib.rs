@@ -985,7 +985,10 @@ fn pointwise_tiled<'ctx>(
         });
     }
     let full_tiles = s.plane / TILE_P;
-    let per_block = (PANEL_BYTES / tile_bytes).min(full_tiles.max(1));
+    // Tiles per block: the most that fit, dividing the full tiles evenly (one copy of the
+    // block's code serves them all).
+    let fit = (PANEL_BYTES / tile_bytes).max(1);
+    let per_block = (1..=fit.min(full_tiles.max(1))).rev().find(|d| full_tiles % d == 0).unwrap_or(1);
     let panel = e.entry_alloca(e.f32t.array_type((per_block * s.cin_g * TILE_P) as u32), "panel")?;
     // `tiles` tiles of `nv` vectors from position `p0`.
     let block = |[b, xbase, goc, p0]: [IntValue<'ctx>; 4], tiles: usize, nv: usize| -> Result<()> {
@@ -1017,9 +1020,6 @@ fn pointwise_tiled<'ctx>(
         let whole = full_tiles / per_block;
         if whole > 0 {
             e.lp(whole, &mut |k| block([b, xbase, goc, e.mul(k, per_block * TILE_P)?], per_block, TILE_V))?;
-        }
-        if full_tiles % per_block > 0 {
-            block([b, xbase, goc, e.i64(whole * per_block * TILE_P)], full_tiles % per_block, TILE_V)?;
         }
         // The rest: one tile of one or two vectors moved back to end at the plane's end,
         // overlapping its predecessor (recomputing a few outputs to identical values).
