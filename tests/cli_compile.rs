@@ -168,6 +168,14 @@ fn npu_targets_compile_for_their_host_cpu() {
     assert!(out.contains("aarch64"), "{out}");
     let h = std::fs::read_to_string(d.path().join("model.h")).unwrap();
     assert!(h.contains("model_infer") && h.contains("MODEL_ARENA_BYTES"), "{h}");
+    // Kernel scratch on the stack is declared, and bounded: the 1×1 panel and the banded
+    // convolutions' scratch are capped (128 KiB, 64 KiB), and CIFAR planes are small.
+    let stack: usize = h
+        .lines()
+        .find_map(|l| l.strip_prefix("#define MODEL_STACK_BYTES "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no MODEL_STACK_BYTES in {h}"));
+    assert!(stack > 0 && stack <= 128 * 1024, "MODEL_STACK_BYTES {stack}");
 }
 
 #[test]

@@ -22,7 +22,7 @@
 #![warn(missing_docs)]
 #![allow(unsafe_code)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -58,6 +58,8 @@ pub struct ArenaPlan {
     pub offsets: Vec<Option<usize>>,
     /// Arena size in f32 elements.
     pub elements: usize,
+    /// The largest scratch one kernel keeps on the caller's stack, in bytes (set by [`lower`]).
+    pub stack_bytes: usize,
 }
 
 impl ArenaPlan {
@@ -134,7 +136,7 @@ fn plan_arena_fused(graph: &Graph, shapes: &[Shape], order: &[NodeId], rep: &[No
             offsets[id.index()] = offsets[rep[id.index()].index()];
         }
     }
-    ArenaPlan { offsets, elements: top.max(1) }
+    ArenaPlan { offsets, elements: top.max(1), stack_bytes: 0 }
 }
 
 /// Kernel fusion: a convolution without its own activation absorbs the batch norm and then
@@ -264,6 +266,8 @@ struct Emitter<'a, 'ctx> {
     arena: PointerValue<'ctx>,
     /// The network's input, in a node's kernel (convolutions read it in place).
     input: Option<PointerValue<'ctx>>,
+    /// The largest stack scratch of a kernel so far, in bytes.
+    scratch: &'a Cell<usize>,
     /// Kernels shared by every node of the same operator and shapes, by key.
     shared: &'a RefCell<BTreeMap<String, FunctionValue<'ctx>>>,
     /// External weights: the global holding the caller's weights pointer, and the blob laid
@@ -355,6 +359,7 @@ impl<'ctx> Emitter<'_, 'ctx> {
             arena: params[0],
             input: None,
             shared: self.shared,
+            scratch: self.scratch,
             external: self.external,
         };
         let entry = self.ctx.append_basic_block(f, "entry");
@@ -375,6 +380,13 @@ impl<'ctx> Emitter<'_, 'ctx> {
             None => tb.position_at_end(entry),
         }
         tb.build_alloca(ty, name).map_err(cg)
+    }
+
+    /// A stack array of `len` f32 for a kernel's scratch (see [`Emitter::entry_alloca`]),
+    /// counted in the plan's `stack_bytes`.
+    fn scratch_array(&self, len: usize, name: &str) -> Result<PointerValue<'ctx>> {
+        self.scratch.set(self.scratch.get().max(len * 4));
+        self.entry_alloca(self.f32t.array_type(len as u32), name)
     }
 
     /// A stack slot for one f32 (see [`Emitter::entry_alloca`]).
@@ -618,7 +630,7 @@ pub fn lower_with<'ctx>(
         .filter_map(|s| if let Step::Run(n, _) = s { Some(*n) } else { None })
         .filter(|n| fusion.rep[n.index()] == *n)
         .collect();
-    let plan = plan_arena_fused(graph, &shapes, &order, &fusion.rep);
+    let mut plan = plan_arena_fused(graph, &shapes, &order, &fusion.rep);
     let f32t = ctx.f32_type();
     let ptr = ctx.ptr_type(inkwell::AddressSpace::default());
     let void = ctx.void_type();
@@ -670,6 +682,7 @@ pub fn lower_with<'ctx>(
     let kernel_t = void.fn_type(&[ptr.into(), ptr.into()], false);
     let mut kernels: BTreeMap<usize, FunctionValue<'_>> = BTreeMap::new();
     let shared = RefCell::new(BTreeMap::new());
+    let scratch = Cell::new(0);
     let external = RefCell::new(None);
     if external_weights {
         let wp = module.add_global(ptr, None, &format!("{name}_weights"));
@@ -702,6 +715,7 @@ pub fn lower_with<'ctx>(
             arena: f.get_nth_param(0).expect("arena").into_pointer_value(),
             input: Some(f.get_nth_param(1).expect("input").into_pointer_value()),
             shared: &shared,
+            scratch: &scratch,
             external: &external,
         };
         let entry = ctx.append_basic_block(f, "entry");
@@ -724,6 +738,7 @@ pub fn lower_with<'ctx>(
         arena: drv.get_nth_param(2).expect("arena").into_pointer_value(),
         input: None,
         shared: &shared,
+        scratch: &scratch,
         external: &external,
     };
     let input = drv.get_nth_param(0).expect("input").into_pointer_value();
@@ -819,6 +834,7 @@ pub fn lower_with<'ctx>(
         .verify()
         .map_err(|m| CodegenError(format!("LLVM verifier: {}", m.to_string().lines().next().unwrap_or(""))))?;
     let blob = external.into_inner().map(|(_, b)| b).unwrap_or_default();
+    plan.stack_bytes = scratch.get();
     Ok((plan, blob))
 }
 
@@ -989,7 +1005,7 @@ fn pointwise_tiled<'ctx>(
     // block's code serves them all).
     let fit = (PANEL_BYTES / tile_bytes).max(1);
     let per_block = (1..=fit.min(full_tiles.max(1))).rev().find(|d| full_tiles % d == 0).unwrap_or(1);
-    let panel = e.entry_alloca(e.f32t.array_type((per_block * s.cin_g * TILE_P) as u32), "panel")?;
+    let panel = e.scratch_array(per_block * s.cin_g * TILE_P, "panel")?;
     // `tiles` tiles of `nv` vectors from position `p0`.
     let block = |[b, xbase, goc, p0]: [IntValue<'ctx>; 4], tiles: usize, nv: usize| -> Result<()> {
         let run = nv * LANES as usize;
@@ -1134,7 +1150,7 @@ fn conv_banded<'ctx>(
     let rs = sx * pw;
     let rows_in = (band - 1) * sy + dy * (kh - 1) + 1;
     let chan = rows_in * rs;
-    let scratch = e.entry_alloca(e.f32t.array_type((cin_g * chan) as u32), "band")?;
+    let scratch = e.scratch_array(cin_g * chan, "band")?;
     // Borders stay zero: only the interior columns are written below.
     e.lp(cin_g * chan, &mut |i| e.store(scratch, i, e.f(0.0)))?;
     // The interior of a row: per phase, its first slot and the number of input columns in it.
@@ -1257,7 +1273,7 @@ fn conv_windowed<'ctx>(
     let [pad_h, pad_w] = c.padding;
     let (sh, sw) = (h + 2 * pad_h, wd + 2 * pad_w);
     let plane = oh * ow;
-    let scratch = e.entry_alloca(e.f32t.array_type((sh * sw) as u32), "pad")?;
+    let scratch = e.scratch_array(sh * sw, "pad")?;
     // Borders stay zero: only the interior is written below.
     e.lp(sh * sw, &mut |i| e.store(scratch, i, e.f(0.0)))?;
     e.lp(n * cout, &mut |noc| {
@@ -2076,7 +2092,7 @@ fn header(graph: &Graph, shapes: &[Shape], name: &str, plan: &ArenaPlan, externa
     let up = name.to_ascii_uppercase();
     let exits: Vec<String> = graph.exits().iter().map(|&e| graph.node(e).name.clone()).collect();
     Ok(format!(
-        "/* Generated by nasc: {name}. Input {:?}, output {:?}. */\n#ifndef {up}_H\n#define {up}_H\n#include <stdint.h>\n\n#define {up}_INPUT_SIZE {}\n#define {up}_OUTPUT_SIZE {}\n#define {up}_ARENA_BYTES {}\n#define {up}_EXITS {} /* {} */\n\n/* Runs the network; returns the exit taken (0..EXITS-1), or EXITS for the final output. */\nint32_t {name}_infer(const float *input, float *output, void *arena);\n/* Overrides exit `exit`'s threshold. */\nvoid {name}_set_threshold(int32_t exit, float theta);\n{}\n#endif\n",
+        "/* Generated by nasc: {name}. Input {:?}, output {:?}. */\n#ifndef {up}_H\n#define {up}_H\n#include <stdint.h>\n\n#define {up}_INPUT_SIZE {}\n#define {up}_OUTPUT_SIZE {}\n#define {up}_ARENA_BYTES {}\n#define {up}_EXITS {} /* {} */\n/* The largest scratch one kernel keeps on the caller's stack: call {name}_infer on a thread\n   with this much stack to spare. */\n#define {up}_STACK_BYTES {}\n\n/* Runs the network; returns the exit taken (0..EXITS-1), or EXITS for the final output. */\nint32_t {name}_infer(const float *input, float *output, void *arena);\n/* Overrides exit `exit`'s threshold. */\nvoid {name}_set_threshold(int32_t exit, float theta);\n{}\n#endif\n",
         shapes[inp.index()],
         shapes[graph.inputs(out)[0].index()],
         numel(&shapes[inp.index()]),
@@ -2084,6 +2100,7 @@ fn header(graph: &Graph, shapes: &[Shape], name: &str, plan: &ArenaPlan, externa
         plan.bytes(),
         exits.len(),
         exits.join(", "),
+        plan.stack_bytes,
         match external {
             Some(bytes) => format!(
                 "\n/* Weights are external: load {name}.weights ({bytes} bytes, f32 little-endian) and pass\n   it, 64-byte aligned, before the first {name}_infer; it must stay alive. */\n#define {up}_WEIGHTS_EXTERNAL 1\n#define {up}_WEIGHTS_BYTES {bytes}\nvoid {name}_set_weights(const float *weights);\n"
