@@ -34,7 +34,9 @@ use inkwell::module::{Linkage, Module};
 use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple};
 use inkwell::types::{BasicType, BasicTypeEnum, FloatType, VectorType};
-use inkwell::values::{BasicValue, BasicValueEnum, FloatValue, FunctionValue, IntValue, PointerValue, VectorValue};
+use inkwell::values::{
+    BasicValue, BasicValueEnum, FloatValue, FunctionValue, InstructionOpcode, IntValue, PointerValue, VectorValue,
+};
 use inkwell::{FloatPredicate, IntPredicate, OptimizationLevel};
 use nasc_ir::op::{Activation, ExitRule, GateDecision, Op};
 use nasc_ir::shape::numel;
@@ -453,28 +455,10 @@ impl<'ctx> Emitter<'_, 'ctx> {
             }
         };
         let call = |name: &str, args: &[BasicValueEnum<'ctx>]| self.call_any(name, ty, args);
-        let bin =
-            |op: fn(&Builder<'ctx>, BasicValueEnum<'ctx>, BasicValueEnum<'ctx>) -> Result<BasicValueEnum<'ctx>>,
-             l: BasicValueEnum<'ctx>,
-             r: BasicValueEnum<'ctx>| op(&self.b, l, r);
-        let add = |b: &Builder<'ctx>, l: BasicValueEnum<'ctx>, r: BasicValueEnum<'ctx>| match (l, r) {
-            (BasicValueEnum::VectorValue(l), BasicValueEnum::VectorValue(r)) => {
-                b.build_float_add(l, r, "s").map(|v| v.as_basic_value_enum()).map_err(cg)
-            }
-            _ => b.build_float_add(l.into_float_value(), r.into_float_value(), "s").map(|v| v.into()).map_err(cg),
+        let bin = |op: InstructionOpcode, l: BasicValueEnum<'ctx>, r: BasicValueEnum<'ctx>| {
+            self.b.build_binop(op, l, r, "a").map_err(cg)
         };
-        let mul = |b: &Builder<'ctx>, l: BasicValueEnum<'ctx>, r: BasicValueEnum<'ctx>| match (l, r) {
-            (BasicValueEnum::VectorValue(l), BasicValueEnum::VectorValue(r)) => {
-                b.build_float_mul(l, r, "p").map(|v| v.as_basic_value_enum()).map_err(cg)
-            }
-            _ => b.build_float_mul(l.into_float_value(), r.into_float_value(), "p").map(|v| v.into()).map_err(cg),
-        };
-        let div = |b: &Builder<'ctx>, l: BasicValueEnum<'ctx>, r: BasicValueEnum<'ctx>| match (l, r) {
-            (BasicValueEnum::VectorValue(l), BasicValueEnum::VectorValue(r)) => {
-                b.build_float_div(l, r, "d").map(|v| v.as_basic_value_enum()).map_err(cg)
-            }
-            _ => b.build_float_div(l.into_float_value(), r.into_float_value(), "d").map(|v| v.into()).map_err(cg),
-        };
+        let (add, mul, div) = (InstructionOpcode::FAdd, InstructionOpcode::FMul, InstructionOpcode::FDiv);
         let neg = |v: BasicValueEnum<'ctx>| -> Result<BasicValueEnum<'ctx>> {
             match v {
                 BasicValueEnum::VectorValue(v) => self.b.build_float_neg(v, "n").map(|v| v.into()).map_err(cg),
