@@ -25,6 +25,8 @@
 //!   detection head, a reshape). `new` starts a new *segment*, priced on its own; a model costs
 //!   the sum of its segments, and a layer may only read layers of its own segment.
 //! - `pad`: a convolution's or pool's symmetric padding (default `(kernel − 1)/2`).
+//! - `dtype`: `f32` (the default) or `int8` for a `conv2d` or `dense` layer of a quantized
+//!   network, priced at the target's int8 throughput ([`nasc_ir::Precision`]).
 //!
 //! `op` is one of `conv2d` (`out_c`, `kernel`, `stride`, `groups` — `groups = in_c = out_c` for
 //! a depthwise layer — an optional fused `act`), `dense` (`out_c` features; the input is
@@ -33,7 +35,7 @@
 //! in `from`, or of the previous output with itself: the elementwise work of a residual sum),
 //! `mul` (the first input scaled per channel by the second, `[C, 1, 1]`: squeeze-excite),
 //! `concat` (channels), `slice` (the first `out_c` channels), `channel_shuffle` (`groups`),
-//! `flatten` or `softmax`. Empty cells are absent values. Errors name the file and line, or the
+//! `flatten` or `softmax`. Empty cells, and cells missing at the end of a row, are absent values. Errors name the file and line, or the
 //! model and layer.
 
 use std::collections::BTreeMap;
@@ -43,7 +45,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::ir::op::{Activation, BatchNorm, ChannelShuffle, Concat, Conv2d, Dense, Groups, Input, Pool, SliceChannels};
-use crate::ir::{Graph, NodeId, Op};
+use crate::ir::{Graph, NodeId, Op, Precision};
 
 /// Where a layer reads from (the `from` column).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -107,6 +109,8 @@ pub struct Layer {
     pub pad: Option<usize>,
     /// Where it reads from.
     pub from: Source,
+    /// Arithmetic of a conv or dense layer (the `dtype` column).
+    pub precision: Precision,
 }
 
 impl Layer {
@@ -123,12 +127,13 @@ impl Layer {
             act: None,
             pad: None,
             from: Source::Prev,
+            precision: Precision::F32,
         }
     }
 }
 
 /// The header [`write()`] prints; [`read()`] needs its first five columns, the rest are optional.
-pub const HEADER: &str = "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act,pad,from";
+pub const HEADER: &str = "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act,pad,from,dtype";
 
 fn activation(name: &str) -> Option<Activation> {
     Activation::ALL.into_iter().find(|a| a.name() == name)
@@ -136,7 +141,8 @@ fn activation(name: &str) -> Option<Activation> {
 
 /// Parses a layer table; `origin` names it in errors. Models keep their first-appearance order.
 pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<(String, Vec<Layer>)>> {
-    let mut rdr = csv::Reader::from_reader(bytes);
+    // Rows may stop before the optional trailing columns.
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
     let headers = rdr.headers().with_context(|| format!("{origin}:1: no header"))?.clone();
     let col = |n: &str| headers.iter().position(|h| h.trim() == n);
     let need = ["model", "op", "in_c", "in_h", "in_w"];
@@ -148,6 +154,9 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<(String, Vec<Layer>)>> {
     for (i, rec) in rdr.records().enumerate() {
         let line = i + 2;
         let rec = rec.with_context(|| format!("{origin}:{line}"))?;
+        if rec.len() > headers.len() {
+            bail!("{origin}:{line}: {} fields, the header names {}", rec.len(), headers.len());
+        }
         let text = |n: &str| col(n).and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty());
         let int = |n: &str, min: usize| -> Result<Option<usize>> {
             text(n)
@@ -164,6 +173,11 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<(String, Vec<Layer>)>> {
         let model = text("model").with_context(|| format!("{origin}:{line}: model is missing"))?.to_string();
         let op = text("op").with_context(|| format!("{origin}:{line}: op is missing"))?.to_string();
         let from = text("from").unwrap_or("");
+        let precision = match text("dtype") {
+            None | Some("f32") => Precision::F32,
+            Some("int8") => Precision::Int8,
+            Some(d) => bail!("{origin}:{line}: dtype `{d}` is neither f32 nor int8"),
+        };
         let layer = Layer {
             model: model.clone(),
             op,
@@ -177,6 +191,7 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<(String, Vec<Layer>)>> {
             from: Source::parse(from).with_context(|| {
                 format!("{origin}:{line}: from `{from}` is not `input`, `new` or layer numbers joined by `+`")
             })?,
+            precision,
         };
         match models.iter_mut().find(|(m, _)| *m == model) {
             Some((_, v)) => v.push(layer),
@@ -201,7 +216,7 @@ pub fn write(layers: &[Layer]) -> String {
     let mut s = format!("{HEADER}\n");
     for l in layers {
         s += &format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             l.model,
             l.op,
             l.input[0],
@@ -213,7 +228,8 @@ pub fn write(layers: &[Layer]) -> String {
             o(l.groups),
             l.act.as_deref().unwrap_or(""),
             o(l.pad),
-            l.from
+            l.from,
+            if l.precision == Precision::Int8 { "int8" } else { "" }
         );
     }
     s
@@ -345,7 +361,11 @@ pub fn segments(name: &str, layers: &[Layer], origin: &str) -> Result<Vec<Graph>
                 None => bail!("{}: unknown op `{other}`", at(k)),
             },
         };
+        if l.precision != Precision::F32 && !matches!(op, Op::Conv2d(_) | Op::Dense(_)) {
+            bail!("{}: dtype int8 applies to conv2d and dense layers, not {}", at(k), l.op);
+        }
         let id = g.add(format!("l{k}.{}", l.op), op, &srcs).with_context(|| at(k))?;
+        g.node_mut(id).precision = l.precision;
         *shapes = g.infer_shapes().with_context(|| at(k))?;
         made.push((seg, id));
         *last = id;

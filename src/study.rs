@@ -298,7 +298,7 @@ pub fn run_case(
     let n = rows.len();
     let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
     let analytic: Vec<f64> = rows.iter().map(|r| r.terms.iter().sum()).collect();
-    // Small sets (ncnn boards: 20–24 networks) keep at least 4 rows to score.
+    // Small sets keep at least 4 rows to score (ncnn boards have 26–32 networks).
     let train = train.min(n.saturating_sub(4)).max(1);
     let mut out = Vec::new();
     let (mut pooled_pred, mut pooled_truth, mut pooled_macs) = (Vec::new(), Vec::new(), Vec::new());

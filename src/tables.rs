@@ -9,12 +9,12 @@
 //! input shape (a `Split` only re-exposes its input). Convolutions (grouped and depthwise, with
 //! their fused activation; padding from the shapes), inner products, pooling, global pooling
 //! and mean reductions, activations, batch norm, residual sums, squeeze-excite products,
-//! channel concats, slices and crops, channel shuffles, flatten and softmax are kept; what the
+//! channel concats, slices and crops, channel shuffles, flatten and softmax are kept (a
+//! convolution or inner product with an `int8_scale_term` as an int8 layer); what the
 //! layer vocabulary cannot express (upsampling, deconvolution, permute/reshape, priors and
 //! detection outputs, LRN) is left out, and a layer reading such a tensor starts a new segment
-//! (`from = new`). [`Ncnn::skipped`] lists what was left out, per model, with its MACs. Only
-//! f32 networks whose shape hints are complete are converted (`int8` variants price as a
-//! different datatype, which the cost model does not have).
+//! (`from = new`). [`Ncnn::skipped`] lists what was left out, per model, with its MACs. The
+//! networks whose shape hints are complete are converted, the `_int8` variants included.
 //!
 //! **Note10.** Each block of the table (at resolutions 160–224) is one model: MobileNetV3
 //! blocks with their squeeze-excite branch and residual, BatchNorm folded into the
@@ -25,6 +25,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use crate::ir::Precision;
 use crate::layers::{Layer, Source};
 use crate::study::Measurement;
 
@@ -173,7 +174,7 @@ pub fn ncnn(data: &Path) -> Result<Ncnn> {
     for (i, rec) in rdr.deserialize::<BTreeMap<String, String>>().enumerate() {
         let r = rec.with_context(|| format!("{}:{}", summary_path.display(), i + 2))?;
         let get = |k: &str| r.get(k).map(String::as_str).unwrap_or("");
-        if get("shape_hints_complete") == "True" && !get("model").contains("int8") {
+        if get("shape_hints_complete") == "True" {
             complete.insert(get("model").to_string());
         }
     }
@@ -250,6 +251,8 @@ fn convert_ncnn(model: &str, rows: &[BTreeMap<String, String>]) -> Result<(Vec<L
         let (input, output) = (*input, *output);
         let mut l = Layer::new(model, "", input);
         let fused_act = p.get(&9).and_then(|c| act_name(c)).map(str::to_string);
+        // `int8_scale_term` (param 8) set: a quantized layer.
+        let precision = if get("int8").parse::<u32>().is_ok_and(|v| v > 0) { Precision::Int8 } else { Precision::F32 };
         let mut srcs: Vec<Option<usize>> = vec![];
         let single = if let Some(op) = one_to_one(ty) {
             l.op = op.into();
@@ -270,12 +273,14 @@ fn convert_ncnn(model: &str, rows: &[BTreeMap<String, String>]) -> Result<(Vec<L
                     l.pad = Some(pad);
                     l.groups = Some(if ty == "Convolution" { 1 } else { pnum(7, 1) });
                     l.act = fused_act;
+                    l.precision = precision;
                     true
                 }
                 "InnerProduct" => {
                     l.op = "dense".into();
                     l.out_c = Some(output[0] * output[1] * output[2]);
                     l.act = fused_act;
+                    l.precision = precision;
                     true
                 }
                 "Pooling" => {

@@ -27,16 +27,16 @@ const FLOORS: &[(Case, f64, f64)] = &[
     (Case { dataset: "fbnet-imagenet", metric: "edgegpu_latency", target: "jetson-tx2" }, 0.82, 0.94),
 ];
 
-/// ncnn boards (20–24 networks; 4 held out per draw): (board, target, pooled Spearman floor
+/// ncnn boards (26–32 networks, f32 and int8; 6–12 held out per draw): (board, target, pooled Spearman floor
 /// over 5 draws, pooled MAPE ceiling %), from what they measured when this was written.
 const BOARD_FLOORS: &[(&str, &str, f64, f64)] = &[
-    ("pi4-a72", "cortex-a72", 0.97, 15.0),
-    ("rk3588-a76", "cortex-a76", 0.95, 31.0),
-    ("rk3588-a55", "cortex-a53", 0.94, 30.0),
-    ("rk3566-a55", "cortex-a53", 0.92, 28.0),
-    ("pi3-a53", "cortex-a53", 0.97, 13.0),
-    ("unoq-a53", "cortex-a53", 0.96, 16.0),
-    ("sg2000-c906", "c906", 0.90, 16.0),
+    ("pi4-a72", "cortex-a72", 0.95, 26.0),
+    ("rk3588-a76", "cortex-a76", 0.93, 31.0),
+    ("rk3588-a55", "cortex-a53", 0.89, 33.0),
+    ("rk3566-a55", "cortex-a53", 0.92, 30.0),
+    ("pi3-a53", "cortex-a53", 0.96, 14.0),
+    ("unoq-a53", "cortex-a53", 0.95, 31.0),
+    ("sg2000-c906", "c906", 0.92, 39.0),
 ];
 
 #[test]
@@ -53,7 +53,7 @@ fn few_shot_calibration_on_ncnn_boards_stays_above_floors() {
             r.pooled.mape,
             100.0 * r.pooled.within_10
         );
-        assert!(r.rows >= 20, "{board}: {} networks", r.rows);
+        assert!(r.rows >= 25, "{board}: {} networks", r.rows);
         assert!(r.pooled.spearman >= rho_floor, "{board}: pooled ρ {} under {rho_floor}", r.pooled.spearman);
         assert!(r.pooled.mape <= mape_ceiling, "{board}: pooled MAPE {} over {mape_ceiling}", r.pooled.mape);
     }

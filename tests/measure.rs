@@ -50,6 +50,43 @@ fn layer_tables_describe_models_and_bad_rows_are_named() {
     std::fs::write(p("bad.csv"), TABLE.replace("block,conv2d,16,32,32,64,1", "block,conv2d,16,32,32,-4,1")).unwrap();
     let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
     assert!(e.contains("bad.csv:2: out_c `-4` is not a positive integer"), "{e}");
+    // `dtype`: int8 convolutions price at the target's int8 throughput; a bad value, or int8 on
+    // a layer that is not a conv or dense, is named.
+    let int8 = TABLE
+        .replace(
+            "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act",
+            "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act,pad,from,dtype",
+        )
+        .replace("block,conv2d,16,32,32,64,1,1,1,relu6", "block,conv2d,16,32,32,64,1,1,1,relu6,,,int8")
+        .replace("block,conv2d,64,16,16,24,1,1,1,", "block,conv2d,64,16,16,24,1,1,1,,,,int8");
+    std::fs::write(p("q.csv"), &int8).unwrap();
+    let pred = |table: &str| {
+        ok(&[
+            "validate",
+            "-t",
+            "cortex-a72",
+            "--measurements",
+            &p("m.csv"),
+            "--models",
+            &p(table),
+            "--rows-out",
+            &p("rows.csv"),
+        ]);
+        let rows = std::fs::read_to_string(p("rows.csv")).unwrap();
+        assert!(rows.starts_with("arch,measured_ms,predicted_ms,error_pct\nblock,0.5,"), "{rows}");
+        rows.lines().nth(1).unwrap().split(',').nth(2).unwrap().parse::<f64>().unwrap()
+    };
+    let (f32_ms, int8_ms) = (pred("l.csv"), pred("q.csv"));
+    assert!(int8_ms < 0.8 * f32_ms, "int8 block {int8_ms} ms, f32 {f32_ms} ms");
+    std::fs::write(p("bad.csv"), int8.replace("relu6,,,int8", "relu6,,,fp8")).unwrap();
+    let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
+    assert!(e.contains("bad.csv:2: dtype `fp8` is neither f32 nor int8"), "{e}");
+    std::fs::write(p("bad.csv"), int8.replace("pool,add,8,8,8,,,,,", "pool,add,8,8,8,,,,,,,,int8")).unwrap();
+    let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
+    assert!(e.contains("model `pool`, layer 2: dtype int8 applies to conv2d and dense layers, not add"), "{e}");
+    std::fs::write(p("bad.csv"), TABLE.replace("pool,add,8,8,8,,,,,", "pool,add,8,8,8,,,,,,")).unwrap();
+    let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
+    assert!(e.contains("bad.csv:8: 11 fields, the header names 10"), "{e}");
     // A measurement of a model the table does not have.
     std::fs::write(p("m2.csv"), "model,latency_ms\nblock,0.5\nnope,1.0\n").unwrap();
     let e = fails(&[

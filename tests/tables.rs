@@ -23,7 +23,7 @@ fn graph_macs(segs: &[nasc::ir::Graph]) -> f64 {
 #[test]
 fn ncnn_networks_convert_with_their_published_macs() {
     let n = nasc::tables::ncnn(data()).unwrap();
-    assert_eq!(n.models.len(), 24, "every f32 network with complete shape hints");
+    assert_eq!(n.models.len(), 32, "every network with complete shape hints, 24 f32 and 8 int8");
     let graphs = layers::graphs(&n.models, "ncnn").unwrap();
     let model = Model::new(nasc::targets::lookup("cortex-a72").unwrap()).unwrap();
     for (name, segs) in &graphs {
@@ -47,6 +47,25 @@ fn ncnn_networks_convert_with_their_published_macs() {
         assert!(rel < 0.01, "{name}: {ours} + {skipped} skipped vs {published} published ({rel:.4})");
         let (terms, _) = segments_cost(segs, &model).unwrap();
         assert!(terms.iter().sum::<f64>() > 0.0, "{name}");
+    }
+    // An `_int8` network is its f32 twin with int8 convolutions: priced faster on an A72
+    // (widening multiply-accumulates, byte traffic), its int8 layers in the `int8` term.
+    let by_name: std::collections::BTreeMap<&str, &Vec<layers::Layer>> =
+        n.models.iter().map(|(m, l)| (m.as_str(), l)).collect();
+    for (name, ls) in &by_name {
+        let int8 = ls.iter().filter(|l| l.precision == nasc::ir::Precision::Int8).count();
+        match name.strip_suffix("_int8") {
+            Some(twin) => {
+                assert!(int8 > 0 && ls.len() == by_name[twin].len(), "{name}: {int8} int8 layers");
+                let (q, _) = segments_cost(&graphs[*name], &model).unwrap();
+                let (f, _) = segments_cost(&graphs[twin], &model).unwrap();
+                let int8_term = nasc::costmodel::analytic::term::INT8;
+                assert!(q[int8_term] > 0.0 && f[int8_term] == 0.0, "{name}");
+                let (q, f) = (q.iter().sum::<f64>(), f.iter().sum::<f64>());
+                assert!(q < f, "{name}: int8 {q} ms, f32 {f} ms");
+            }
+            None => assert_eq!(int8, 0, "{name}"),
+        }
     }
     // What cannot be expressed is reported, not silently dropped.
     assert!(n.skipped["nanodet_m"].0.contains_key("Interp"));
@@ -131,7 +150,7 @@ fn study_tables_feed_calibrate_and_validate() {
     let dir = std::env::temp_dir().join(format!("nasc-tables-{}", std::process::id()));
     let d = dir.to_str().unwrap();
     let out = ok(&["study", "tables", "--data", data().to_str().unwrap(), "-o", d]);
-    assert!(out.contains("24 ncnn networks") && out.contains("480 Note10 blocks"), "{out}");
+    assert!(out.contains("32 ncnn networks") && out.contains("480 Note10 blocks"), "{out}");
     let layers_csv = dir.join("ncnn.layers.csv");
     let pi4 = dir.join("ncnn-pi4-a72.csv");
     let profile = dir.join("pi4.json");

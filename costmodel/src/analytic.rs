@@ -47,11 +47,28 @@ pub mod term {
     pub const OVERHEAD: usize = 8;
     /// Work on an NPU's host: fallback kernels, transfers, round trips.
     pub const HOST: usize = 9;
+    /// Compute of int8 convolutions and dense layers on a CPU (every class).
+    pub const INT8: usize = 10;
+    /// Compute of dense 3×3 stride-1 convolutions on a CPU, which CPU runtimes (ncnn, XNNPACK,
+    /// ORT) run as Winograd transforms at a different speed than other k×k convolutions.
+    pub const CONV3X3: usize = 11;
     /// Number of terms.
-    pub const N: usize = 10;
+    pub const N: usize = 12;
     /// Their names, in index order.
-    pub const NAMES: [&str; N] =
-        ["conv", "pointwise", "depthwise", "grouped", "dense", "pool", "elementwise", "memory", "overhead", "host"];
+    pub const NAMES: [&str; N] = [
+        "conv",
+        "pointwise",
+        "depthwise",
+        "grouped",
+        "dense",
+        "pool",
+        "elementwise",
+        "memory",
+        "overhead",
+        "host",
+        "int8",
+        "conv3x3",
+    ];
 }
 
 /// Latency terms in seconds, indexed by [`term`].
@@ -212,10 +229,15 @@ impl Model {
             }
             None => k.macs as f64,
         };
-        let gemm = quantised_macs / (lanes * c.fma_units as f64 * clock * threads * eff);
-        let elementwise = k.elementwise_ops as f64 / (c.elementwise_per_cycle * clock * threads);
+        // An int8 layer multiplies `int8_speedup` times as many values per vector instruction,
+        // quantizes its input and dequantizes its output (an elementwise pass each), reads
+        // bytes and writes f32.
+        let (rate, requant, in_bytes) =
+            if k.int8 { (c.int8_speedup, (k.in_elems + k.out_elems) as f64, 1.0) } else { (1.0, 0.0, 4.0) };
+        let gemm = quantised_macs / (lanes * rate * c.fma_units as f64 * clock * threads * eff);
+        let elementwise = (k.elementwise_ops as f64 + requant) / (c.elementwise_per_cycle * clock * threads);
         let compute = gemm + elementwise;
-        let bytes = 4.0 * (k.in_elems + k.weight_elems + k.out_elems) as f64;
+        let bytes = in_bytes * (k.in_elems + k.weight_elems) as f64 + 4.0 * k.out_elems as f64;
         let working_set = bytes;
         // The level serving the kernel: the nearest one its working set fits in.
         let level = t.memory.iter().position(|m| working_set <= m.size_kib * 1024.0);
@@ -227,13 +249,18 @@ impl Model {
         // activations of the whole network and everything else on the core evict them). Kept
         // local to the kernel on purpose: a kernel's cost depends only on the kernel, which is
         // what makes the expected-cost tables exact.
-        let dram_bytes = 4.0 * k.weight_elems as f64;
+        let dram_bytes = in_bytes * k.weight_elems as f64;
         let memory = bytes / level_bw + dram_bytes / (t.dram.bandwidth_gbs * 1e9);
         let overhead = c.kernel_overhead_us * 1e-6;
         let latency = compute.max(memory) + overhead;
         let mut terms = [0.0; term::N];
         if compute >= memory {
-            terms[compute_term(k.class)] += gemm;
+            let t = match k.geometry {
+                _ if k.int8 => term::INT8,
+                Some(g) if k.class == Class::Conv && g.kernel == [3, 3] && g.stride == [1, 1] => term::CONV3X3,
+                _ => compute_term(k.class),
+            };
+            terms[t] += gemm;
             terms[term::ELEMENTWISE] += elementwise;
         } else {
             terms[term::MEMORY] += memory;

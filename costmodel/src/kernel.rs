@@ -9,7 +9,7 @@
 
 use nasc_ir::op::{GateDecision, Groups, Op};
 use nasc_ir::shape::numel;
-use nasc_ir::{stats, Graph, NodeId, Shape};
+use nasc_ir::{stats, Graph, NodeId, Precision, Shape};
 
 /// What kind of work a kernel does; selects its efficiency and mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -87,6 +87,8 @@ pub struct Kernel {
     pub out_shape: Shape,
     /// Elementwise operations beyond MACs (standalone elementwise work, fused epilogues).
     pub elementwise_ops: u64,
+    /// Whether the kernel is an int8 convolution or dense layer ([`nasc_ir::Precision::Int8`]).
+    pub int8: bool,
 }
 
 fn classify(op: &Op, ins: &[&Shape]) -> Class {
@@ -282,6 +284,7 @@ pub fn fuse(graph: &Graph, shapes: &[Shape]) -> (Vec<Kernel>, Vec<usize>) {
             out_elems,
             out_shape: shapes[last.index()].clone(),
             elementwise_ops,
+            int8: node.precision == Precision::Int8 && matches!(node.op, Op::Conv2d(_) | Op::Dense(_)),
         });
     }
     (kernels, owner)

@@ -16,7 +16,7 @@ use crate::shape::{infer_op_shape, Shape};
 /// Index of a node in a [`Graph`].
 pub type NodeId = NodeIndex;
 
-/// A node: a unique name, an op and where it runs.
+/// A node: a unique name, an op, where it runs and the arithmetic it runs in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     /// Unique name, e.g. `cell3.edge2-1.conv`.
@@ -25,6 +25,30 @@ pub struct Node {
     pub op: Op,
     /// Where it runs (placement; the interpreter and the compiler ignore it).
     pub device: Device,
+    /// The arithmetic of a convolution or dense layer (a cost annotation, see [`Precision`]).
+    pub precision: Precision,
+}
+
+/// The arithmetic a convolution or dense layer runs in. `Int8` marks a layer of a quantized
+/// network (int8 weights and inputs, 32-bit accumulation, dequantized output, as ncnn and
+/// TFLite run them) so the cost model prices its int8 throughput and byte traffic. It is an
+/// annotation for pricing measured quantized networks: the interpreter computes every node in
+/// f32 (the network's float reference), and the compiler and the rewriter reject int8 nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit float (the default).
+    #[default]
+    F32,
+    /// 8-bit integer weights and inputs.
+    Int8,
+}
+
+impl Precision {
+    /// Whether this is the default precision (omitted from the JSON form).
+    pub fn is_f32(&self) -> bool {
+        *self == Precision::F32
+    }
 }
 
 /// Where a node runs on a target with an accelerator: on the target itself (the NPU's array
@@ -139,7 +163,8 @@ impl Graph {
                 ));
             }
         }
-        let id = self.graph.add_node(Node { name: name.clone(), op, device: Device::Target });
+        let id =
+            self.graph.add_node(Node { name: name.clone(), op, device: Device::Target, precision: Precision::F32 });
         for (port, &i) in inputs.iter().enumerate() {
             self.graph.add_edge(i, id, port);
         }

@@ -18,7 +18,8 @@
 //! ```
 //!
 //! A node that placement rewriting moved onto an NPU's host CPU says `"device": "host"`
-//! (absent = `"target"`, the default).
+//! (absent = `"target"`, the default). A convolution or dense layer of a quantized network
+//! says `"precision": "int8"` (absent = `"f32"`; see [`crate::Precision`]).
 //!
 //! Nodes are listed in topological order: an input must be defined before the node using it.
 //! `params` and `meta` are omitted when empty, `inputs` when there are none, `attrs` for ops
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{IrError, Result};
-use crate::graph::{ArchParam, Device, Graph};
+use crate::graph::{ArchParam, Device, Graph, Precision};
 use crate::op::Op;
 
 /// The `format` value of graph files.
@@ -65,6 +66,8 @@ struct NodeJson {
     attrs: Option<Value>,
     #[serde(default, skip_serializing_if = "Device::is_target")]
     device: Device,
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    precision: Precision,
 }
 
 fn op_to_parts(op: &Op) -> (String, Option<Value>) {
@@ -107,6 +110,7 @@ impl Graph {
                     inputs: self.inputs(id).iter().map(|&i| self.node(i).name.clone()).collect(),
                     attrs,
                     device: n.device,
+                    precision: n.precision,
                 }
             })
             .collect();
@@ -153,7 +157,16 @@ impl Graph {
                 ids.push(id);
             }
             let id = graph.add(n.name, op, &ids)?;
-            graph.node_mut(id).device = n.device;
+            let node = graph.node_mut(id);
+            if n.precision != Precision::F32 && !matches!(node.op, Op::Conv2d(_) | Op::Dense(_)) {
+                return Err(IrError::Json(format!(
+                    "node `{}`: precision `int8` applies to conv2d and dense nodes, not {}",
+                    node.name,
+                    node.op.name()
+                )));
+            }
+            node.device = n.device;
+            node.precision = n.precision;
         }
         graph.validate_structure()?;
         Ok(graph)

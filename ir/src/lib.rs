@@ -38,7 +38,7 @@ pub mod tensor;
 pub mod weights;
 
 pub use error::{IrError, Result};
-pub use graph::{ArchParam, Device, Graph, Node, NodeId};
+pub use graph::{ArchParam, Device, Graph, Node, NodeId, Precision};
 pub use op::Op;
 pub use select::{Config, Supernet};
 pub use shape::Shape;

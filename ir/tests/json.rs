@@ -49,6 +49,25 @@ fn placement_round_trips_and_bad_devices_are_rejected() {
 }
 
 #[test]
+fn precision_round_trips_and_only_convs_and_dense_take_int8() {
+    let conv = r#""op": "conv2d", "inputs": ["x"],"#;
+    let q = GOOD.replace(conv, r#""op": "conv2d", "inputs": ["x"], "precision": "int8","#);
+    let g = Graph::from_json(&q).unwrap();
+    assert_eq!(g.node(g.find("c").unwrap()).precision, nasc_ir::Precision::Int8);
+    assert_eq!(g.node(g.find("r").unwrap()).precision, nasc_ir::Precision::F32);
+    assert_eq!(Graph::from_json(&g.to_json()).unwrap(), g);
+    assert!(g.to_json().contains(r#""precision": "int8""#) && !g.to_json().contains(r#""precision": "f32""#));
+    let msg =
+        err(&GOOD.replace(r#""op": "relu", "inputs": ["c"]"#, r#""op": "relu", "inputs": ["c"], "precision": "int8""#));
+    assert!(msg.contains("node `r`: precision `int8` applies to conv2d and dense nodes, not relu"), "{msg}");
+    let msg = err(&q.replace("int8", "int4"));
+    assert!(msg.contains("unknown variant `int4`"), "{msg}");
+    // The rewriter assumes f32 arithmetic and says so.
+    let e = nasc_ir::rewrite::optimize(&g, None, Box::new(nasc_ir::rewrite::NoCost), &Default::default());
+    assert!(e.is_err_and(|e| e.to_string().contains("int8 layers are priced, not rewritten")));
+}
+
+#[test]
 fn malformed_json_names_line_and_column() {
     let msg =
         err("{\n  \"format\": \"nasc-graph\",\n  \"version\": 1,\n  \"name\": \"x\",\n  \"nodes\": [ {\"name\": }\n]}");

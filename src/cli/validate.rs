@@ -36,6 +36,10 @@ pub struct Options {
     /// Also draw the predicted-vs-measured scatter plot here (SVG).
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<PathBuf>,
+    /// With --measurements: also write every row's prediction here
+    /// (`arch,measured_ms,predicted_ms,error_pct`).
+    #[arg(long, value_name = "ROWS.csv", requires = "measurements")]
+    rows_out: Option<PathBuf>,
     /// Directory holding the data files.
     #[arg(long, default_value = "data")]
     data: PathBuf,
@@ -62,6 +66,18 @@ pub fn run(o: Options) -> Result<()> {
         let v = Validation::of(&pred, &truth);
         if let Some(plot) = &o.plot {
             nasc::validate::plot(plot, &pred, &truth, &format!("{} on {}", path.display(), model.target.name))?;
+        }
+        if let Some(out) = &o.rows_out {
+            let mut text = String::from("arch,measured_ms,predicted_ms,error_pct\n");
+            for ((m, p), t) in ms.iter().zip(&pred).zip(&truth) {
+                let arch = if m.arch.contains([',', '"']) {
+                    format!("\"{}\"", m.arch.replace('"', "\"\""))
+                } else {
+                    m.arch.clone()
+                };
+                text += &format!("{arch},{t},{p:.6},{:.2}\n", 100.0 * (p - t) / t);
+            }
+            nasc::io::write_atomic(out, text.as_bytes())?;
         }
         if o.json {
             return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));

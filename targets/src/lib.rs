@@ -136,6 +136,15 @@ pub struct Cpu {
     pub kernel_overhead_us: f64,
     /// Elementwise throughput in elements per cycle for standalone (unfused) elementwise ops.
     pub elementwise_per_cycle: f64,
+    /// Throughput of int8 multiply-accumulates relative to f32 FMAs, per vector instruction: 2
+    /// for widening multiply-accumulates on 16-bit lanes (NEON `SMLAL`, AVX2 `VPMADDWD`), 4
+    /// with an 8-bit dot product (`SDOT`, AVX-VNNI). Prices int8 layers of quantized networks.
+    #[serde(default = "two")]
+    pub int8_speedup: f64,
+}
+
+fn two() -> f64 {
+    2.0
 }
 
 fn one() -> u32 {
@@ -368,6 +377,7 @@ impl Target {
             }
             nonneg("cpu.kernel_overhead_us", c.kernel_overhead_us)?;
             pos("cpu.elementwise_per_cycle", c.elementwise_per_cycle)?;
+            pos("cpu.int8_speedup", c.int8_speedup)?;
         }
         if let Some(n) = &self.npu {
             if n.array[0] == 0 || n.array[1] == 0 {

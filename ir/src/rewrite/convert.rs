@@ -43,6 +43,13 @@ pub fn to_egraph(g: &Graph, cost: Box<dyn NodeCost>) -> Result<(EGraph, Vec<Id>)
 /// node. Inputs and sinks stay on the target.
 pub fn add_graph(eg: &mut EGraph, g: &Graph) -> Result<Vec<Id>> {
     g.validate_structure()?;
+    if let Some(n) = g.node_ids().map(|id| g.node(id)).find(|n| n.precision != crate::graph::Precision::F32) {
+        return Err(crate::IrError::node(
+            &n.name,
+            n.op.name(),
+            "int8 layers are priced, not rewritten (the rewrite rules assume f32 arithmetic)",
+        ));
+    }
     let has_host = eg.analysis.cost.has_host();
     let mut ids: Vec<Id> = Vec::with_capacity(g.len());
     let mut at: Vec<Place> = Vec::with_capacity(g.len());
