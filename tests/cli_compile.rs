@@ -142,6 +142,14 @@ fn bad_inputs_fail_with_one_line_errors() {
     assert!(err.contains("junk.safetensors"), "{err}");
     let err = fails(&["compile", "--target", "nonesuch", "--space", SPACE, "--arch", &arch, "-o", dir_s]);
     assert!(err.contains("nonesuch"), "{err}");
+    // An int8 layer (a cost annotation) is not compiled: the generated kernels are f32.
+    let g = ok(&["sample", SPACE, "--seed", "3"]);
+    let q = g.replacen(r#""op": "conv2d","#, r#""op": "conv2d", "precision": "int8","#, 1);
+    assert_ne!(q, g);
+    let qf = d.path().join("q.json");
+    std::fs::write(&qf, q).unwrap();
+    let err = fails(&["compile", "--target", "host", qf.to_str().unwrap(), "-o", dir_s]);
+    assert!(err.contains("int8 layers are priced by the cost model but not compiled"), "{err}");
     // Nothing was written by the failed commands.
     assert!(!dir.exists() || std::fs::read_dir(&dir).unwrap().next().is_none());
 }

@@ -91,11 +91,19 @@ fn plan_arena_fused(graph: &Graph, shapes: &[Shape], order: &[NodeId], rep: &[No
         p
     };
     let mut last = vec![0usize; n];
-    for &id in order {
+    // A value is read by every kernel that computes one of its consumers (a fused residual
+    // sum reads its other input in its producer's kernel).
+    for id in graph.node_ids() {
+        let at = pos[rep[id.index()].index()];
+        if at == usize::MAX {
+            continue;
+        }
         for &i in graph.inputs(id) {
             let r = rep[i.index()].index();
-            last[r] = last[r].max(pos[id.index()]);
+            last[r] = last[r].max(at);
         }
+    }
+    for &id in order {
         // Sinks' values are read by the driver after the run: keep them to the end.
         if graph.node(id).op.is_sink() {
             last[id.index()] = usize::MAX;
@@ -153,9 +161,12 @@ struct Fusion {
     bn: BTreeMap<usize, NodeId>,
     /// A fused convolution's activation.
     act: BTreeMap<usize, Activation>,
+    /// A fused residual sum: the other input of the `add` that consumes a 1×1 convolution's
+    /// chain, added to each output before its store.
+    residual: BTreeMap<usize, NodeId>,
 }
 
-fn fuse(g: &Graph, bodies: &[Vec<bool>]) -> Fusion {
+fn fuse(g: &Graph, shapes: &[Shape], bodies: &[Vec<bool>]) -> Fusion {
     let mut f = Fusion { rep: g.node_ids().collect(), ..Fusion::default() };
     let same_guards = |a: NodeId, b: NodeId| bodies.iter().all(|m| m[a.index()] == m[b.index()]);
     let sole = |n: NodeId| -> Option<NodeId> {
@@ -179,7 +190,33 @@ fn fuse(g: &Graph, bodies: &[Vec<bool>]) -> Fusion {
             if let Some(a) = g.node(next).op.as_activation() {
                 f.act.insert(head.index(), a);
                 f.rep[next.index()] = head;
+                tail = next;
             }
+        }
+        // A residual sum of a register-tiled 1×1 convolution (a bottleneck's projection) with
+        // a value computed before it: added in registers, as the outputs are stored.
+        let consumers = g.consumers(tail);
+        let [add] = consumers[..] else { continue };
+        let ins = g.inputs(add);
+        let other = match ins {
+            [a, b] if matches!(g.node(add).op, Op::Add) && a != b && (*a == tail || *b == tail) => {
+                if *a == tail {
+                    *b
+                } else {
+                    *a
+                }
+            }
+            _ => continue,
+        };
+        let (x, y) = (&shapes[g.inputs(head)[0].index()], &shapes[head.index()]);
+        let tiled = c.kernel == [1, 1]
+            && c.stride == [1, 1]
+            && c.padding == [0, 0]
+            && x[2..] == y[2..]
+            && y[2] * y[3] >= TILE_P;
+        if tiled && other.index() < head.index() && same_guards(tail, add) && shapes[other.index()] == *y {
+            f.residual.insert(head.index(), other);
+            f.rep[add.index()] = head;
         }
     }
     f
@@ -333,25 +370,25 @@ impl<'ctx> Emitter<'_, 'ctx> {
     fn shared_kernel(
         &self,
         key: String,
-        body: &dyn Fn(&Emitter<'_, 'ctx>, [PointerValue<'ctx>; 4]) -> Result<()>,
+        body: &dyn Fn(&Emitter<'_, 'ctx>, [PointerValue<'ctx>; 5]) -> Result<()>,
     ) -> Result<FunctionValue<'ctx>> {
         if let Some(&f) = self.shared.borrow().get(&key) {
             return Ok(f);
         }
         let ptr = self.ctx.ptr_type(inkwell::AddressSpace::default());
         let n = self.shared.borrow().len();
-        let t = self.ctx.void_type().fn_type(&[ptr.into(); 4], false);
+        let t = self.ctx.void_type().fn_type(&[ptr.into(); 5], false);
         let f = self.module.add_function(&format!("nasc_kernel{n}"), t, Some(Linkage::Internal));
         let attr = |name: &str| self.ctx.create_enum_attribute(Attribute::get_named_enum_kind_id(name), 0);
         f.add_attribute(AttributeLoc::Function, attr("noinline"));
         // No calls to memcpy or memset for copy loops: the kernels' copies are short rows,
         // where a library call costs more than the copy.
         f.add_attribute(AttributeLoc::Function, self.ctx.create_string_attribute("no-builtins", ""));
-        for i in 0..4 {
+        for i in 0..5 {
             f.add_attribute(AttributeLoc::Param(i), attr("noalias"));
         }
         let params: Vec<PointerValue<'ctx>> =
-            (0..4).map(|i| f.get_nth_param(i).expect("param").into_pointer_value()).collect();
+            (0..5).map(|i| f.get_nth_param(i).expect("param").into_pointer_value()).collect();
         let e = Emitter {
             ctx: self.ctx,
             module: self.module,
@@ -366,7 +403,7 @@ impl<'ctx> Emitter<'_, 'ctx> {
         };
         let entry = self.ctx.append_basic_block(f, "entry");
         e.b.position_at_end(entry);
-        body(&e, [params[0], params[1], params[2], params[3]])?;
+        body(&e, [params[0], params[1], params[2], params[3], params[4]])?;
         e.b.build_return(None).map_err(cg)?;
         self.shared.borrow_mut().insert(key, f);
         Ok(f)
@@ -606,9 +643,15 @@ pub fn lower_with<'ctx>(
 ) -> Result<(ArenaPlan, Vec<f32>)> {
     let shapes = graph.validate().map_err(cg)?;
     weights.check(graph).map_err(cg)?;
+    if let Some(n) = graph.node_ids().map(|id| graph.node(id)).find(|n| n.precision != nasc_ir::Precision::F32) {
+        return Err(CodegenError(format!(
+            "node `{}`: int8 layers are priced by the cost model but not compiled (the code generator emits f32 kernels)",
+            n.name
+        )));
+    }
     let steps = schedule(graph)?;
     let bodies: Vec<Vec<bool>> = graph.gates().iter().map(|&gt| graph.gate_body_mask(gt)).collect();
-    let fusion = fuse(graph, &bodies);
+    let fusion = fuse(graph, &shapes, &bodies);
     let order: Vec<NodeId> = steps
         .iter()
         .filter_map(|s| if let Step::Run(n, _) = s { Some(*n) } else { None })
@@ -896,9 +939,10 @@ impl Pointwise {
 fn pointwise_tiled<'ctx>(
     e: &Emitter<'_, 'ctx>,
     s: Pointwise,
-    [op, xp, wg, bg]: [PointerValue<'ctx>; 4],
+    [op, xp, wg, bg, rp]: [PointerValue<'ctx>; 5],
     has_bias: bool,
     act: Option<Activation>,
+    residual: bool,
 ) -> Result<()> {
     let vt = e.f32t.vec_type(LANES);
     let groups = s.cout / s.cout_g;
@@ -939,7 +983,11 @@ fn pointwise_tiled<'ctx>(
                     if let Some(act) = act {
                         a = e.vact(act, a)?;
                     }
-                    e.vstore(op, e.add(obase, e.i64(k * s.plane + j * LANES as usize))?, a)?;
+                    let at = e.add(obase, e.i64(k * s.plane + j * LANES as usize))?;
+                    if residual {
+                        a = e.b.build_float_add(a, e.vload(rp, at)?, "res").map_err(cg)?;
+                    }
+                    e.vstore(op, at, a)?;
                 }
             }
             Ok(())
@@ -1463,10 +1511,11 @@ fn kernel<'ctx>(
             let bias = bias_v.as_ref().map(|b| e.global(&format!("{}.bias", node.name), b));
             let c = c.clone();
             let has_bias = bias.is_some();
-            let key = format!("conv {c:?} {s:?} {out_shape:?} {act_v:?} {has_bias}");
-            let imp = e.shared_kernel(key, &|e, [op, xp, wg, bg]| {
+            let residual = fusion.residual.get(&id.index()).copied();
+            let key = format!("conv {c:?} {s:?} {out_shape:?} {act_v:?} {has_bias} {}", residual.is_some());
+            let imp = e.shared_kernel(key, &|e, [op, xp, wg, bg, rp]| {
                 if let Some(shape) = tiled {
-                    return pointwise_tiled(e, shape, [op, xp, wg, bg], has_bias, act_v);
+                    return pointwise_tiled(e, shape, [op, xp, wg, bg, rp], has_bias, act_v, residual.is_some());
                 }
                 if !pointwise {
                     if let Some(band) = band_rows(&c, s, out_shape) {
@@ -1534,8 +1583,13 @@ fn kernel<'ctx>(
                 (Op::Input(_), Some(input)) => input,
                 _ => e.ptr_at(a, e.i64(off(ins[0])))?,
             };
+            let out = e.ptr_at(a, e.i64(out_off))?;
+            let r = match residual {
+                Some(r) => e.ptr_at(a, e.i64(off(r)))?,
+                None => out,
+            };
             let args: Vec<inkwell::values::BasicMetadataValueEnum<'_>> =
-                vec![e.ptr_at(a, e.i64(out_off))?.into(), x.into(), wg.into(), bias.unwrap_or(wg).into()];
+                vec![out.into(), x.into(), wg.into(), bias.unwrap_or(wg).into(), r.into()];
             e.b.build_call(imp, &args, "").map_err(cg)?;
         }
         Op::Dense(d) => {

@@ -48,3 +48,37 @@ fn jit_matches_the_interpreter_on_every_space() {
         }
     }
 }
+
+/// A bottleneck's projection: the residual sum is added in the 1×1 convolution's registers
+/// (the sum shares the convolution's arena slot), and the result matches the interpreter —
+/// also when the sum's other input is computed after the convolution (not fused) or the plane
+/// is smaller than a register tile (not fused).
+#[test]
+fn residual_sums_fuse_into_1x1_convolutions() {
+    use nasc_ir::op::{BatchNorm, Conv2d, Input};
+    use nasc_ir::{Graph, Op};
+    for (hw, later) in [(8usize, false), (7, false), (8, true), (3, false)] {
+        let mut g = Graph::new("res");
+        let x = g.add("x", Op::Input(Input { shape: vec![1, 12, hw, hw] }), &[]).unwrap();
+        let a = g.add("a", Op::Conv2d(Conv2d::new(20, 3, 1)), &[x]).unwrap();
+        let ra = g.add("ra", Op::Relu6, &[a]).unwrap();
+        let mut pw = Conv2d::new(20, 1, 1);
+        pw.bias = true;
+        let b = g.add("b", Op::Conv2d(pw), &[ra]).unwrap();
+        let bn = g.add("bn", Op::BatchNorm(BatchNorm::default()), &[b]).unwrap();
+        let other = if later { g.add("late", Op::Relu, &[ra]).unwrap() } else { ra };
+        let s = g.add("sum", Op::Add, &[bn, other]).unwrap();
+        g.add("y", Op::Output, &[s]).unwrap();
+        let w = Weights::random(&g, 3).unwrap();
+        let xt = Tensor::from_fn(&[1, 12, hw, hw], |i| ((i * 31) % 17) as f32 / 8.0 - 1.0);
+        let want = run(&g, &w, &xt, &RunOptions::default()).unwrap();
+        let (got, _) = Jit::new(&g, &w, Opt::O1).unwrap().run(&xt.data).unwrap();
+        let e = rel(&got, &want.output.data);
+        assert!(e < 1e-5, "{hw}×{hw}, later {later}: {e}");
+        let ctx = inkwell::context::Context::create();
+        let module = ctx.create_module("res");
+        let plan = nasc_codegen::lower(&ctx, &module, &g, &w, "res").unwrap();
+        let fused = plan.offsets[s.index()] == plan.offsets[b.index()];
+        assert_eq!(fused, hw * hw >= 16 && !later, "{hw}×{hw}, later {later}: {:?}", plan.offsets);
+    }
+}
