@@ -389,7 +389,8 @@ mod tests {
             .map(|i| {
                 let mut terms = [0.0; term::N];
                 for (j, t) in terms.iter_mut().enumerate() {
-                    *t = ((i * 7 + j * 3) % 11) as f64 + 1.0;
+                    // Shifts of one ramp modulo a prime above the term count: independent columns.
+                    *t = ((i * 7 + j * 3) % 13) as f64 + 1.0;
                 }
                 let y: f64 = terms.iter().zip(coef).map(|(t, c)| t * c).sum();
                 Row { terms, energy_mj: 1.0, latency_ms: y, measured_energy_mj: Some(2.0) }
@@ -399,7 +400,7 @@ mod tests {
 
     #[test]
     fn fit_recovers_coefficients_and_shrugs_off_outliers() {
-        let truth = [2.0, 0.5, 1.0, 3.0, 1.5, 0.8, 1.2, 2.5, 0.7, 1.1];
+        let truth: [f64; term::N] = [2.0, 0.5, 1.0, 3.0, 1.5, 0.8, 1.2, 2.5, 0.7, 1.1, 0.9, 1.8];
         let rows = rows_from(&truth, 200);
         let f = fit(&rows, FitOptions { ridge: 1e-9, ..Default::default() }).unwrap();
         for (c, t) in f.coefficients.iter().zip(&truth) {
