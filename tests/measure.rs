@@ -40,15 +40,17 @@ fn layer_tables_describe_models_and_bad_rows_are_named() {
     let e =
         fails(&["validate", "-t", "cortex-a72", "--dataset", "nb201", "--metric", "fpga_ms", "--plot", &p("x.png")]);
     assert!(e.contains("written as SVG"), "{e}");
+    // A bad table fails validation with its error.
+    let bad = |table: String| {
+        std::fs::write(p("bad.csv"), table).unwrap();
+        fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")])
+    };
     // A layer whose input does not match what the chain produces there.
-    std::fs::write(p("bad.csv"), TABLE.replace("block,conv2d,64,16,16,24", "block,conv2d,64,8,8,24")).unwrap();
-    let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
+    let e = bad(TABLE.replace("block,conv2d,64,16,16,24", "block,conv2d,64,8,8,24"));
     assert!(e.contains("model `block`, layer 3") && e.contains("[64, 8, 8]") && e.contains("[64, 16, 16]"), "{e}");
-    std::fs::write(p("bad.csv"), TABLE.replace("pool,add", "pool,conv3d")).unwrap();
-    let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
+    let e = bad(TABLE.replace("pool,add", "pool,conv3d"));
     assert!(e.contains("unknown op `conv3d`"), "{e}");
-    std::fs::write(p("bad.csv"), TABLE.replace("block,conv2d,16,32,32,64,1", "block,conv2d,16,32,32,-4,1")).unwrap();
-    let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
+    let e = bad(TABLE.replace("block,conv2d,16,32,32,64,1", "block,conv2d,16,32,32,-4,1"));
     assert!(e.contains("bad.csv:2: out_c `-4` is not a positive integer"), "{e}");
     // `dtype`: int8 convolutions price at the target's int8 throughput; a bad value, or int8 on
     // a layer that is not a conv or dense, is named.
@@ -78,14 +80,11 @@ fn layer_tables_describe_models_and_bad_rows_are_named() {
     };
     let (f32_ms, int8_ms) = (pred("l.csv"), pred("q.csv"));
     assert!(int8_ms < 0.8 * f32_ms, "int8 block {int8_ms} ms, f32 {f32_ms} ms");
-    std::fs::write(p("bad.csv"), int8.replace("relu6,,,int8", "relu6,,,fp8")).unwrap();
-    let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
+    let e = bad(int8.replace("relu6,,,int8", "relu6,,,fp8"));
     assert!(e.contains("bad.csv:2: dtype `fp8` is neither f32 nor int8"), "{e}");
-    std::fs::write(p("bad.csv"), int8.replace("pool,add,8,8,8,,,,,", "pool,add,8,8,8,,,,,,,,int8")).unwrap();
-    let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
+    let e = bad(int8.replace("pool,add,8,8,8,,,,,", "pool,add,8,8,8,,,,,,,,int8"));
     assert!(e.contains("model `pool`, layer 2: dtype int8 applies to conv2d and dense layers, not add"), "{e}");
-    std::fs::write(p("bad.csv"), TABLE.replace("pool,add,8,8,8,,,,,", "pool,add,8,8,8,,,,,,")).unwrap();
-    let e = fails(&["validate", "-t", "cortex-a72", "--measurements", &p("m.csv"), "--models", &p("bad.csv")]);
+    let e = bad(TABLE.replace("pool,add,8,8,8,,,,,", "pool,add,8,8,8,,,,,,"));
     assert!(e.contains("bad.csv:8: 11 fields, the header names 10"), "{e}");
     // A measurement of a model the table does not have.
     std::fs::write(p("m2.csv"), "model,latency_ms\nblock,0.5\nnope,1.0\n").unwrap();

@@ -197,23 +197,19 @@ fn fuse(g: &Graph, shapes: &[Shape], bodies: &[Vec<bool>]) -> Fusion {
         // a value computed before it: added in registers, as the outputs are stored.
         let consumers = g.consumers(tail);
         let [add] = consumers[..] else { continue };
-        let ins = g.inputs(add);
-        let other = match ins {
-            [a, b] if matches!(g.node(add).op, Op::Add) && a != b && (*a == tail || *b == tail) => {
-                if *a == tail {
-                    *b
+        // `add` consumes `tail`: its other input is whichever is not `tail`.
+        let other = match *g.inputs(add) {
+            [a, b] if matches!(g.node(add).op, Op::Add) && a != b => {
+                if a == tail {
+                    b
                 } else {
-                    *a
+                    a
                 }
             }
             _ => continue,
         };
         let (x, y) = (&shapes[g.inputs(head)[0].index()], &shapes[head.index()]);
-        let tiled = c.kernel == [1, 1]
-            && c.stride == [1, 1]
-            && c.padding == [0, 0]
-            && x[2..] == y[2..]
-            && y[2] * y[3] >= TILE_P;
+        let tiled = is_pointwise(c, x, y) && y[2] * y[3] >= TILE_P;
         if tiled && other.index() < head.index() && same_guards(tail, add) && shapes[other.index()] == *y {
             f.residual.insert(head.index(), other);
             f.rep[add.index()] = head;
@@ -895,6 +891,12 @@ const PANEL_BYTES: usize = 128 * 1024;
 /// stride (in f32).
 type XRows<'ctx> = (PointerValue<'ctx>, IntValue<'ctx>, usize);
 
+/// Whether a convolution from `x` to `y` (NCHW) is 1×1, stride 1, unpadded: a matrix product
+/// over the plane.
+fn is_pointwise(c: &nasc_ir::op::Conv2d, x: &[usize], y: &[usize]) -> bool {
+    c.kernel == [1, 1] && c.stride == [1, 1] && c.padding == [0, 0] && x[2..] == y[2..]
+}
+
 /// Shapes of a 1×1, stride-1, unpadded convolution.
 #[derive(Clone, Copy, Debug)]
 struct Pointwise {
@@ -1502,7 +1504,7 @@ fn kernel<'ctx>(
             }
             let act_v = c.act.or(fusion.act.get(&id.index()).copied());
             let plane = oh * ow;
-            let pointwise = kh == 1 && kw == 1 && c.stride == [1, 1] && c.padding == [0, 0] && (oh, ow) == (h, wd);
+            let pointwise = is_pointwise(c, s, out_shape);
             let tiled = (pointwise && plane >= TILE_P).then_some(Pointwise { n, cin, cout, cin_g, cout_g, plane });
             if let Some(shape) = tiled {
                 weight = shape.pack(&weight);

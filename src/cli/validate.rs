@@ -68,16 +68,17 @@ pub fn run(o: Options) -> Result<()> {
             nasc::validate::plot(plot, &pred, &truth, &format!("{} on {}", path.display(), model.target.name))?;
         }
         if let Some(out) = &o.rows_out {
-            let mut text = String::from("arch,measured_ms,predicted_ms,error_pct\n");
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(["arch", "measured_ms", "predicted_ms", "error_pct"])?;
             for ((m, p), t) in ms.iter().zip(&pred).zip(&truth) {
-                let arch = if m.arch.contains([',', '"']) {
-                    format!("\"{}\"", m.arch.replace('"', "\"\""))
-                } else {
-                    m.arch.clone()
-                };
-                text += &format!("{arch},{t},{p:.6},{:.2}\n", 100.0 * (p - t) / t);
+                w.write_record([
+                    m.arch.clone(),
+                    t.to_string(),
+                    format!("{p:.6}"),
+                    format!("{:.2}", 100.0 * (p - t) / t),
+                ])?;
             }
-            nasc::io::write_atomic(out, text.as_bytes())?;
+            nasc::io::write_atomic(out, &w.into_inner()?)?;
         }
         if o.json {
             return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
