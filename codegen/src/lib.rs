@@ -1039,12 +1039,25 @@ fn pointwise_tiled<'ctx>(
     // block's code serves them all).
     let fit = (PANEL_BYTES / tile_bytes).max(1);
     let per_block = (1..=fit.min(full_tiles.max(1))).rev().find(|d| full_tiles % d == 0).unwrap_or(1);
-    let panel = e.scratch_array(per_block * s.cin_g * TILE_P, "panel")?;
-    // `tiles` tiles of `nv` vectors from position `p0`.
-    let block = |[b, xbase, goc, p0]: [IntValue<'ctx>; 4], tiles: usize, nv: usize| -> Result<()> {
+    let whole = full_tiles / per_block;
+    // The rest of the plane: one tile of one or two vectors moved back to end at the plane's
+    // end, overlapping its predecessor (recomputing a few outputs to identical values). It
+    // joins the last block when the panel has room, so each channel tile's weights are read
+    // once per plane rather than once more for the rest — on small planes with many channels
+    // (7×7 after 320 or more) that second pass streams the weights from memory again.
+    let rest_nv = (s.plane % TILE_P).div_ceil(LANES as usize);
+    let rest_joins = rest_nv > 0 && whole > 0 && per_block < fit;
+    let panel = e.scratch_array((per_block + usize::from(rest_joins)) * s.cin_g * TILE_P, "panel")?;
+    // `tiles` tiles of `nv` vectors from position `p0`, then, with `rest`, the rest tile.
+    let block = |[b, xbase, goc, p0]: [IntValue<'ctx>; 4], tiles: usize, nv: usize, rest: bool| -> Result<()> {
         let run = nv * LANES as usize;
+        let rest_run = rest_nv * LANES as usize;
+        // The rest tile's panel rows follow the block's tiles.
+        let rest_at = tiles * s.cin_g * run;
+        let rest_p0 = e.i64(s.plane - rest_run);
         e.lp(s.cin_g, &mut |icg| {
-            let row = e.add(e.add(xbase, e.mul(icg, s.plane)?)?, p0)?;
+            let chan = e.add(xbase, e.mul(icg, s.plane)?)?;
+            let row = e.add(chan, p0)?;
             e.lp(tiles, &mut |t| {
                 let to = e.mul(e.add(e.mul(t, s.cin_g)?, icg)?, run)?;
                 let from = e.add(row, e.mul(t, run)?)?;
@@ -1053,13 +1066,26 @@ fn pointwise_tiled<'ctx>(
                     e.vstore(panel, e.add(to, e.i64(j * LANES as usize))?, v)?;
                 }
                 Ok(())
-            })
+            })?;
+            if rest {
+                let to = e.add(e.mul(icg, rest_run)?, e.i64(rest_at))?;
+                let from = e.add(chan, rest_p0)?;
+                for j in 0..rest_nv {
+                    let v = e.vload(xp, e.add(from, e.i64(j * LANES as usize))?)?;
+                    e.vstore(panel, e.add(to, e.i64(j * LANES as usize))?, v)?;
+                }
+            }
+            Ok(())
         })?;
         each_oc(goc, &mut |mr, oc| {
             e.lp(tiles, &mut |t| {
                 let pt = e.add(p0, e.mul(t, run)?)?;
                 ptile(mr, nv, [b, oc, pt], (panel, e.mul(t, s.cin_g * run)?, run))
-            })
+            })?;
+            if rest {
+                ptile(mr, rest_nv, [b, oc, rest_p0], (panel, e.i64(rest_at), rest_run))?;
+            }
+            Ok(())
         })
     };
     e.lp(s.n * groups, &mut |bgi| {
@@ -1067,16 +1093,14 @@ fn pointwise_tiled<'ctx>(
         let g = e.b.build_int_unsigned_rem(bgi, e.i64(groups), "g").map_err(cg)?;
         let xbase = e.mul(e.add(e.mul(b, s.cin)?, e.mul(g, s.cin_g)?)?, s.plane)?;
         let goc = e.mul(g, s.cout_g)?;
-        let whole = full_tiles / per_block;
-        if whole > 0 {
-            e.lp(whole, &mut |k| block([b, xbase, goc, e.mul(k, per_block * TILE_P)?], per_block, TILE_V))?;
+        let alone = whole - usize::from(rest_joins);
+        if alone > 0 {
+            e.lp(alone, &mut |k| block([b, xbase, goc, e.mul(k, per_block * TILE_P)?], per_block, TILE_V, false))?;
         }
-        // The rest: one tile of one or two vectors moved back to end at the plane's end,
-        // overlapping its predecessor (recomputing a few outputs to identical values).
-        let rest = s.plane % TILE_P;
-        if rest > 0 {
-            let nv = rest.div_ceil(LANES as usize);
-            block([b, xbase, goc, e.i64(s.plane - nv * LANES as usize)], 1, nv)?;
+        if rest_joins {
+            block([b, xbase, goc, e.i64(alone * per_block * TILE_P)], per_block, TILE_V, true)?;
+        } else if rest_nv > 0 {
+            block([b, xbase, goc, e.i64(s.plane - rest_nv * LANES as usize)], 1, rest_nv, false)?;
         }
         Ok(())
     })
@@ -1157,7 +1181,7 @@ fn copy_phases<'ctx>(
 /// channels that a band of output rows reads are copied into a zero-bordered scratch on the
 /// stack, then each output is its bias plus every tap of every input channel of the group,
 /// activated and stored once (the loop over a row's outputs vectorised, the taps' weights
-/// loop-invariant).
+/// loop-invariant). Depthwise rows of a vector or more go to [`depthwise_band`] instead.
 #[allow(clippy::too_many_arguments)]
 fn conv_banded<'ctx>(
     e: &Emitter<'_, 'ctx>,
@@ -1240,6 +1264,21 @@ fn conv_banded<'ctx>(
                     bias.push(if has_bias { e.load(bg, e.add(oc0, e.i64(o))?)? } else { e.f(0.0) });
                 }
                 let obase = e.mul(e.add(e.mul(b, cout)?, oc0)?, oh * ow)?;
+                if cin_g == 1 && ocb == 1 && ow >= LANES as usize {
+                    let ws: Vec<VectorValue<'ctx>> = ws[0].iter().map(|&w| e.splat(w)).collect::<Result<_>>()?;
+                    let tap = |kx: usize| (kx * dx) % sx * pw + (kx * dx) / sx;
+                    return depthwise_band(
+                        e,
+                        (op, obase, oy0),
+                        (scratch, rs),
+                        &ws,
+                        e.splat(bias[0])?,
+                        [kh, kw, sy, dy],
+                        tap,
+                        [band, ow],
+                        act,
+                    );
+                }
                 e.lp(band, &mut |rr| {
                     let orow = e.add(obase, e.mul(e.add(oy0, rr)?, ow)?)?;
                     let srow = e.mul(rr, sy * rs)?;
@@ -1280,6 +1319,84 @@ fn conv_banded<'ctx>(
                     })
                 })
             })
+        })
+    })
+}
+
+/// One channel's band of a depthwise convolution, `band` ≥ 1 rows of `ow` ≥ [`LANES`] outputs
+/// from row `oy0` of the output plane at `op[obase..]`, read from the banded scratch (see
+/// [`conv_banded`]): scratch row `rr·sy + ky·dy` and offset `tap(kx)` from an output's column
+/// hold tap `(ky, kx)` of output row `rr`. Outputs go in register blocks of a few rows by a
+/// few vectors (the last block of each direction moved back to end at the band's or row's end,
+/// recomputing a few outputs to identical values). Each loaded vector of a scratch row feeds
+/// every output row of the block it is a tap of, so a multiply-add costs well under one load
+/// — loading every tap afresh, with its weight spilled from the registers that 25 taps'
+/// splats do not fit in, leaves the loop waiting on loads.
+#[allow(clippy::too_many_arguments)]
+fn depthwise_band<'ctx>(
+    e: &Emitter<'_, 'ctx>,
+    (op, obase, oy0): (PointerValue<'ctx>, IntValue<'ctx>, IntValue<'ctx>),
+    (scratch, rs): (PointerValue<'ctx>, usize),
+    ws: &[VectorValue<'ctx>],
+    bias: VectorValue<'ctx>,
+    [kh, kw, sy, dy]: [usize; 4],
+    tap: impl Fn(usize) -> usize,
+    [band, ow]: [usize; 2],
+    act: Option<Activation>,
+) -> Result<()> {
+    let l = LANES as usize;
+    // Rows by vectors per block, measured on this machine's AVX2 (8 accumulators): a row of
+    // up to four vectors in one block, two rows at a time; longer rows at stride 1 in four
+    // rows by two vectors, as each scratch row serves up to `kh` output rows; stride 2 shares
+    // scratch rows less, so it takes wider blocks instead.
+    let vecs = ow.div_ceil(l);
+    let (rows, cols) = match (sy, vecs) {
+        (_, 1..=4) => (2, vecs),
+        (1, _) => (4, 2),
+        _ => (2, 4),
+    };
+    let rows = rows.min(band);
+    // The (output row, kernel row) pairs reading each scratch row of a block.
+    let mut readers: std::collections::BTreeMap<usize, Vec<(usize, usize)>> = Default::default();
+    for r in 0..rows {
+        for ky in 0..kh {
+            readers.entry(r * sy + ky * dy).or_default().push((r, ky));
+        }
+    }
+    // `p`, or `max` past it: a block moved back to end at the end of its run.
+    let upto = |p: IntValue<'ctx>, max: usize| -> Result<IntValue<'ctx>> {
+        let past = e.b.build_int_compare(IntPredicate::UGT, p, e.i64(max), "past").map_err(cg)?;
+        Ok(e.b.build_select(past, e.i64(max), p, "upto").map_err(cg)?.into_int_value())
+    };
+    e.lp(band.div_ceil(rows), &mut |rk| {
+        let rr = upto(e.mul(rk, rows)?, band - rows)?;
+        let srow = e.mul(rr, sy * rs)?;
+        let orow = e.mul(e.add(oy0, rr)?, ow)?;
+        e.lp(vecs.div_ceil(cols), &mut |ck| {
+            let first = e.mul(ck, cols * l)?;
+            let at: Vec<IntValue<'ctx>> =
+                (0..cols).map(|j| upto(e.add(first, e.i64(j * l))?, ow - l)).collect::<Result<_>>()?;
+            let mut acc = vec![vec![bias; cols]; rows];
+            for (&ri, pairs) in &readers {
+                for kx in 0..kw {
+                    let off = e.add(srow, e.i64(ri * rs + tap(kx)))?;
+                    for (j, &p) in at.iter().enumerate() {
+                        let x = e.vload(scratch, e.add(off, p)?)?;
+                        for &(r, ky) in pairs {
+                            acc[r][j] = e.vintrinsic("llvm.fmuladd", &[ws[ky * kw + kx], x, acc[r][j]])?;
+                        }
+                    }
+                }
+            }
+            for (r, vs) in acc.into_iter().enumerate() {
+                for (j, mut v) in vs.into_iter().enumerate() {
+                    if let Some(a) = act {
+                        v = e.vact(a, v)?;
+                    }
+                    e.vstore(op, e.add(e.add(obase, e.add(orow, e.i64(r * ow))?)?, at[j])?, v)?;
+                }
+            }
+            Ok(())
         })
     })
 }

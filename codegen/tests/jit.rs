@@ -82,3 +82,52 @@ fn residual_sums_fuse_into_1x1_convolutions() {
         assert_eq!(fused, hw * hw >= 16 && !later, "{hw}×{hw}, later {later}: {:?}", plan.offsets);
     }
 }
+
+/// The register-blocked depthwise kernel (rows of at least one vector, blocks moved back at
+/// the end of a band and of a row) and the 1×1 kernel's plane remainders (joining the last
+/// panel block, or alone when the panel is full) against the interpreter, over the shapes
+/// where their edge cases fall.
+#[test]
+fn depthwise_rows_and_pointwise_remainders_match_the_interpreter() {
+    use nasc_ir::op::{Activation, Conv2d, Groups, Input};
+    use nasc_ir::{Graph, Op};
+    let check = |label: String, cin: usize, h: usize, w: usize, c: Conv2d| {
+        let mut g = Graph::new("k");
+        let x = g.add("x", Op::Input(Input { shape: vec![1, cin, h, w] }), &[]).unwrap();
+        let y = g.add("c", Op::Conv2d(c), &[x]).unwrap();
+        g.add("y", Op::Output, &[y]).unwrap();
+        let wt = Weights::random(&g, 7).unwrap();
+        let xt = Tensor::from_fn(&[1, cin, h, w], |i| ((i * 37) % 23) as f32 / 11.0 - 1.0);
+        let want = run(&g, &wt, &xt, &RunOptions::default()).unwrap();
+        let (got, _) = Jit::new(&g, &wt, Opt::O1).unwrap().run(&xt.data).unwrap();
+        let e = rel(&got, &want.output.data);
+        assert!(e < 1e-5, "{label}: {e}");
+    };
+    let mut n = 0;
+    for (h, w) in [(1, 8), (2, 9), (3, 14), (5, 17), (9, 31), (6, 40), (4, 64)] {
+        for (k, stride, dil) in [(3, 1, 1), (5, 1, 1), (3, 2, 1), (5, 2, 1), (3, 1, 2)] {
+            let span = dil * (k - 1);
+            let pad = span / 2;
+            let ow = (w + 2 * pad - span - 1) / stride + 1;
+            let oh = (h + 2 * pad - span - 1) / stride + 1;
+            if h + 2 * pad <= span || ow < 8 || oh == 0 {
+                continue;
+            }
+            let mut c = Conv2d::new(3, k, stride);
+            c.padding = [pad, pad];
+            c.dilation = [dil, dil];
+            c.groups = Groups::Fixed(3);
+            c.bias = n % 2 == 0;
+            c.act = (n % 3 == 0).then_some(Activation::Relu6);
+            check(format!("depthwise {h}×{w} k{k} s{stride} d{dil}"), 3, h, w, c);
+            n += 1;
+        }
+    }
+    assert!(n >= 20, "only {n} depthwise shapes");
+    // 1×1: 7×7 and 5×5 planes (the rest joins the panel), and a panel too full for it.
+    for (cin, cout, h, w) in [(40, 20, 7, 7), (24, 13, 5, 5), (12, 8, 14, 14), (1024, 8, 5, 8)] {
+        let mut c = Conv2d::new(cout, 1, 1);
+        c.bias = true;
+        check(format!("1×1 {cin}→{cout} on {h}×{w}"), cin, h, w, c);
+    }
+}
