@@ -2,7 +2,12 @@
 """nasc's generated code against ONNX Runtime and tract, in one run, on the same networks and
 weights: single thread, batch 1, median of timed runs after warm-up. The three runtimes take
 turns for several rounds (the machine's load drifts over a run; turns expose all three to the
-same drift) and each reports the median of its per-round medians, with their range.
+same drift) and each reports the median of its per-round medians, with their range. The last
+column pairs nasc and ORT run by run in one process: the object `nasc compile` emits, linked
+into a shared library by the system C compiler and called through ctypes, alternates with an
+ONNX Runtime run (each goes first every other time), and the column gives the median of the
+per-pair ratios ORT/nasc with their interquartile range — a measure the load's drift over
+seconds barely touches.
 
 Networks: MobileNetV2-1.0 at 224×224 (built with the `onnx` helper API by
 tests/onnx/make_models.py, independently of nasc) and an FBNet subnet at 224×224 (exported by
@@ -60,6 +65,55 @@ def tract_model(path, shape):
     return m.into_model().into_runnable()
 
 
+def nasc_native(nasc, path, tmp, x):
+    """`nasc compile`'s object for `path`, linked into a shared library and loaded with ctypes:
+    returns a function running it on `x` and the output array it writes."""
+    import ctypes
+    import re
+
+    # A directory and library of its own per network: the dynamic loader hands back an
+    # already-loaded library for a path it has seen.
+    out = tempfile.mkdtemp(prefix="native-", dir=tmp)
+    run([nasc, "compile", "--target", "host", path, "--name", "net", "--emit", "obj,header", "-o", out])
+    so = os.path.join(out, "libnet.so")
+    run([os.environ.get("CC", "cc"), "-shared", "-o", so, os.path.join(out, "net.o")])
+    header = open(os.path.join(out, "net.h")).read()
+    size = lambda key: int(re.search(r"#define NET_%s (\d+)" % key, header).group(1))
+    lib = ctypes.CDLL(so)
+    lib.net_infer.argtypes = [ctypes.c_void_p] * 3
+    lib.net_infer.restype = ctypes.c_int32
+    y = np.zeros(size("OUTPUT_SIZE"), np.float32)
+    # The arena 64-byte aligned, as the header asks of callers.
+    arena = np.zeros(size("ARENA_BYTES") + 64, np.uint8)
+    base = arena.ctypes.data
+    ptrs = (x.ctypes.data, y.ctypes.data, base + (-base) % 64)
+
+    def call():
+        arena  # kept alive with the function
+        return lib.net_infer(*ptrs)
+
+    return call, y
+
+
+def paired_ratios(fa, fb, warmup, repeats):
+    """Times `fa` and `fb` back to back `repeats` times, alternating which goes first; returns
+    the ratios time(fa) / time(fb), one per pair."""
+    for _ in range(warmup):
+        fa()
+        fb()
+    ratios = []
+    for k in range(repeats):
+        order = (fa, fb) if k % 2 == 0 else (fb, fa)
+        t = []
+        for f in order:
+            t0 = time.perf_counter()
+            f()
+            t.append(time.perf_counter() - t0)
+        ta, tb = t if k % 2 == 0 else t[::-1]
+        ratios.append(ta / tb)
+    return ratios
+
+
 def run(cmd):
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -103,9 +157,14 @@ def main():
         run([a.nasc, "run", path, "--jit", "--input", xp, "-o", yp])
         got = np.load(yp).ravel()
         err = float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-12))
+        native, ny = nasc_native(a.nasc, path, tmp, x)
+        native()
+        err_native = float(np.abs(ny - ref).max() / max(np.abs(ref).max(), 1e-12))
+        if err_native > 1e-4:
+            sys.exit("error: %s: nasc's object differs from ONNX Runtime by %.1e" % (name, err_native))
         tm = tract_model(path, shape)
         nasc_cmd = [a.nasc, "bench", "run", path, "--json", "--repeats", str(a.repeats), "--warmup", str(a.warmup)]
-        t_ort, t_tract, t_nasc, macs = [], [], [], 0
+        t_ort, t_tract, t_nasc, paired, macs = [], [], [], [], 0
         for r in range(a.rounds):
             print("peers: %s, round %d/%d" % (name, r + 1, a.rounds), file=sys.stderr)
             t_ort.append(median_ms(lambda: sess.run(None, {inp.name: x}), a.warmup, a.repeats))
@@ -113,16 +172,25 @@ def main():
             b = json.loads(run(nasc_cmd))
             t_nasc.append(b["median_ms"])
             macs = b["macs"]
-        rows.append((name, macs, t_nasc, t_ort, t_tract, err))
+            paired += paired_ratios(lambda: sess.run(None, {inp.name: x}), native, a.warmup, a.repeats)
+        rows.append((name, macs, t_nasc, t_ort, t_tract, err, paired))
     print(
         "single thread, batch 1; median over %d rounds of the median of %d runs (ms), [min–max of the rounds]; "
         "nasc output vs ORT: max relative error" % (a.rounds, a.repeats)
     )
-    print("%-20s %7s %21s %21s %21s %9s %10s %8s" % ("network", "MMACs", "nasc", "ORT", "tract", "ORT/nasc", "tract/nasc", "rel err"))
+    print(
+        "%-20s %7s %21s %21s %21s %9s %10s %8s %24s"
+        % ("network", "MMACs", "nasc", "ORT", "tract", "ORT/nasc", "tract/nasc", "rel err", "ORT/nasc paired [IQR]")
+    )
     span = lambda ts: "%7.3f [%5.2f–%5.2f]" % (float(np.median(ts)), min(ts), max(ts))
-    for name, macs, tn, to, tt, err in rows:
+    for name, macs, tn, to, tt, err, paired in rows:
         mn, mo, mt = (float(np.median(t)) for t in (tn, to, tt))
-        print("%-20s %7.1f %s %s %s %9.2f %10.2f %8.1e" % (name, macs / 1e6, span(tn), span(to), span(tt), mo / mn, mt / mn, err))
+        q1, q2, q3 = np.percentile(paired, [25, 50, 75])
+        print(
+            "%-20s %7.1f %s %s %s %9.2f %10.2f %8.1e %8.3f [%.3f–%.3f]"
+            % (name, macs / 1e6, span(tn), span(to), span(tt), mo / mn, mt / mn, err, q2, q1, q3)
+        )
+    print("paired: %d pairs per network (%d rounds × %d)" % (len(rows[0][6]), a.rounds, a.repeats))
 
 
 if __name__ == "__main__":
