@@ -1208,9 +1208,13 @@ fn conv_banded<'ctx>(
     let rs = sx * pw;
     let rows_in = (band - 1) * sy + dy * (kh - 1) + 1;
     let chan = rows_in * rs;
-    let scratch = e.scratch_array(cin_g * chan, "band")?;
+    // A depthwise row narrower than a vector is computed as one vector whose last lanes read
+    // past the row: a vector of zeros after the band keeps those reads inside the scratch.
+    let depthwise = cin_g == 1;
+    let tail = if depthwise && ow < LANES as usize { LANES as usize } else { 0 };
+    let scratch = e.scratch_array(cin_g * chan + tail, "band")?;
     // Borders stay zero: only the interior columns are written below.
-    e.lp(cin_g * chan, &mut |i| e.store(scratch, i, e.f(0.0)))?;
+    e.lp(cin_g * chan + tail, &mut |i| e.store(scratch, i, e.f(0.0)))?;
     // The interior of a row: per phase, its first slot and the number of input columns in it.
     let phases: Vec<(usize, usize)> = (0..sx)
         .filter_map(|q| {
@@ -1264,7 +1268,7 @@ fn conv_banded<'ctx>(
                     bias.push(if has_bias { e.load(bg, e.add(oc0, e.i64(o))?)? } else { e.f(0.0) });
                 }
                 let obase = e.mul(e.add(e.mul(b, cout)?, oc0)?, oh * ow)?;
-                if cin_g == 1 && ocb == 1 && ow >= LANES as usize {
+                if depthwise {
                     let ws: Vec<VectorValue<'ctx>> = ws[0].iter().map(|&w| e.splat(w)).collect::<Result<_>>()?;
                     let tap = |kx: usize| (kx * dx) % sx * pw + (kx * dx) / sx;
                     return depthwise_band(
@@ -1323,12 +1327,14 @@ fn conv_banded<'ctx>(
     })
 }
 
-/// One channel's band of a depthwise convolution, `band` ≥ 1 rows of `ow` ≥ [`LANES`] outputs
-/// from row `oy0` of the output plane at `op[obase..]`, read from the banded scratch (see
+/// One channel's band of a depthwise convolution, `band` ≥ 1 rows of `ow` outputs from row
+/// `oy0` of the output plane at `op[obase..]`, read from the banded scratch (see
 /// [`conv_banded`]): scratch row `rr·sy + ky·dy` and offset `tap(kx)` from an output's column
 /// hold tap `(ky, kx)` of output row `rr`. Outputs go in register blocks of a few rows by a
 /// few vectors (the last block of each direction moved back to end at the band's or row's end,
-/// recomputing a few outputs to identical values). Each loaded vector of a scratch row feeds
+/// recomputing a few outputs to identical values; a row narrower than a vector is one vector
+/// whose lanes past the row are computed from whatever follows it in the scratch and not
+/// stored). Each loaded vector of a scratch row feeds
 /// every output row of the block it is a tap of, so a multiply-add costs well under one load
 /// — loading every tap afresh, with its weight spilled from the registers that 25 taps'
 /// splats do not fit in, leaves the loop waiting on loads.
@@ -1375,7 +1381,7 @@ fn depthwise_band<'ctx>(
         e.lp(vecs.div_ceil(cols), &mut |ck| {
             let first = e.mul(ck, cols * l)?;
             let at: Vec<IntValue<'ctx>> =
-                (0..cols).map(|j| upto(e.add(first, e.i64(j * l))?, ow - l)).collect::<Result<_>>()?;
+                (0..cols).map(|j| upto(e.add(first, e.i64(j * l))?, ow.saturating_sub(l))).collect::<Result<_>>()?;
             let mut acc = vec![vec![bias; cols]; rows];
             for (&ri, pairs) in &readers {
                 for kx in 0..kw {
@@ -1393,7 +1399,16 @@ fn depthwise_band<'ctx>(
                     if let Some(a) = act {
                         v = e.vact(a, v)?;
                     }
-                    e.vstore(op, e.add(e.add(obase, e.add(orow, e.i64(r * ow))?)?, at[j])?, v)?;
+                    let to = e.add(e.add(obase, e.add(orow, e.i64(r * ow))?)?, at[j])?;
+                    if ow < l {
+                        for lane in 0..ow {
+                            let x =
+                                e.b.build_extract_element(v, e.ctx.i32_type().const_int(lane as u64, false), "lane");
+                            e.store(op, e.add(to, e.i64(lane))?, x.map_err(cg)?.into_float_value())?;
+                        }
+                        continue;
+                    }
+                    e.vstore(op, to, v)?;
                 }
             }
             Ok(())

@@ -83,8 +83,8 @@ fn residual_sums_fuse_into_1x1_convolutions() {
     }
 }
 
-/// The register-blocked depthwise kernel (rows of at least one vector, blocks moved back at
-/// the end of a band and of a row) and the 1×1 kernel's plane remainders (joining the last
+/// The register-blocked depthwise kernel (rows of a vector or more, blocks moved back at the
+/// end of a band and of a row; rows narrower than a vector; two outputs per input channel) and the 1×1 kernel's plane remainders (joining the last
 /// panel block, or alone when the panel is full) against the interpreter, over the shapes
 /// where their edge cases fall.
 #[test]
@@ -104,26 +104,27 @@ fn depthwise_rows_and_pointwise_remainders_match_the_interpreter() {
         assert!(e < 1e-5, "{label}: {e}");
     };
     let mut n = 0;
-    for (h, w) in [(1, 8), (2, 9), (3, 14), (5, 17), (9, 31), (6, 40), (4, 64)] {
+    for (h, w) in [(1, 8), (2, 9), (3, 14), (5, 17), (9, 31), (6, 40), (4, 64), (7, 7), (4, 5), (3, 1)] {
         for (k, stride, dil) in [(3, 1, 1), (5, 1, 1), (3, 2, 1), (5, 2, 1), (3, 1, 2)] {
             let span = dil * (k - 1);
             let pad = span / 2;
-            let ow = (w + 2 * pad - span - 1) / stride + 1;
-            let oh = (h + 2 * pad - span - 1) / stride + 1;
-            if h + 2 * pad <= span || ow < 8 || oh == 0 {
+            if h + 2 * pad <= span || w + 2 * pad <= span {
                 continue;
             }
-            let mut c = Conv2d::new(3, k, stride);
+            let ow = (w + 2 * pad - span - 1) / stride + 1;
+            let oh = (h + 2 * pad - span - 1) / stride + 1;
+            // Every other shape with two output channels per input channel.
+            let mut c = Conv2d::new(3 * (1 + n % 2), k, stride);
             c.padding = [pad, pad];
             c.dilation = [dil, dil];
             c.groups = Groups::Fixed(3);
             c.bias = n % 2 == 0;
             c.act = (n % 3 == 0).then_some(Activation::Relu6);
-            check(format!("depthwise {h}×{w} k{k} s{stride} d{dil}"), 3, h, w, c);
+            check(format!("depthwise {h}×{w} (out {oh}×{ow}) k{k} s{stride} d{dil}"), 3, h, w, c);
             n += 1;
         }
     }
-    assert!(n >= 20, "only {n} depthwise shapes");
+    assert!(n >= 30, "only {n} depthwise shapes");
     // 1×1: 7×7 and 5×5 planes (the rest joins the panel), and a panel too full for it.
     for (cin, cout, h, w) in [(40, 20, 7, 7), (24, 13, 5, 5), (12, 8, 14, 14), (1024, 8, 5, 8)] {
         let mut c = Conv2d::new(cout, 1, 1);
