@@ -155,11 +155,11 @@ def main():
         # Correctness first: nasc's compiled code on the same input.
         yp = os.path.join(tmp, "y.npy")
         run([a.nasc, "run", path, "--jit", "--input", xp, "-o", yp])
-        got = np.load(yp).ravel()
-        err = float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-12))
+        rel = lambda y: float(np.abs(y.ravel() - ref).max() / max(np.abs(ref).max(), 1e-12))
+        err = rel(np.load(yp))
         native, ny = nasc_native(a.nasc, path, tmp, x)
         native()
-        err_native = float(np.abs(ny - ref).max() / max(np.abs(ref).max(), 1e-12))
+        err_native = rel(ny)
         if err_native > 1e-4:
             sys.exit("error: %s: nasc's object differs from ONNX Runtime by %.1e" % (name, err_native))
         tm = tract_model(path, shape)
