@@ -1055,25 +1055,23 @@ fn pointwise_tiled<'ctx>(
         // The rest tile's panel rows follow the block's tiles.
         let rest_at = tiles * s.cin_g * run;
         let rest_p0 = e.i64(s.plane - rest_run);
+        // `nv` vectors of input from `xp[from..]` to `panel[to..]`.
+        let copy = |from: IntValue<'ctx>, to: IntValue<'ctx>, nv: usize| -> Result<()> {
+            for j in 0..nv {
+                let v = e.vload(xp, e.add(from, e.i64(j * LANES as usize))?)?;
+                e.vstore(panel, e.add(to, e.i64(j * LANES as usize))?, v)?;
+            }
+            Ok(())
+        };
         e.lp(s.cin_g, &mut |icg| {
             let chan = e.add(xbase, e.mul(icg, s.plane)?)?;
             let row = e.add(chan, p0)?;
             e.lp(tiles, &mut |t| {
                 let to = e.mul(e.add(e.mul(t, s.cin_g)?, icg)?, run)?;
-                let from = e.add(row, e.mul(t, run)?)?;
-                for j in 0..nv {
-                    let v = e.vload(xp, e.add(from, e.i64(j * LANES as usize))?)?;
-                    e.vstore(panel, e.add(to, e.i64(j * LANES as usize))?, v)?;
-                }
-                Ok(())
+                copy(e.add(row, e.mul(t, run)?)?, to, nv)
             })?;
             if rest {
-                let to = e.add(e.mul(icg, rest_run)?, e.i64(rest_at))?;
-                let from = e.add(chan, rest_p0)?;
-                for j in 0..rest_nv {
-                    let v = e.vload(xp, e.add(from, e.i64(j * LANES as usize))?)?;
-                    e.vstore(panel, e.add(to, e.i64(j * LANES as usize))?, v)?;
-                }
+                copy(e.add(chan, rest_p0)?, e.add(e.mul(icg, rest_run)?, e.i64(rest_at))?, rest_nv)?;
             }
             Ok(())
         })?;
@@ -1181,7 +1179,7 @@ fn copy_phases<'ctx>(
 /// channels that a band of output rows reads are copied into a zero-bordered scratch on the
 /// stack, then each output is its bias plus every tap of every input channel of the group,
 /// activated and stored once (the loop over a row's outputs vectorised, the taps' weights
-/// loop-invariant). Depthwise rows of a vector or more go to [`depthwise_band`] instead.
+/// loop-invariant). Depthwise convolutions go to [`depthwise_band`] instead.
 #[allow(clippy::too_many_arguments)]
 fn conv_banded<'ctx>(
     e: &Emitter<'_, 'ctx>,
@@ -1400,15 +1398,15 @@ fn depthwise_band<'ctx>(
                         v = e.vact(a, v)?;
                     }
                     let to = e.add(e.add(obase, e.add(orow, e.i64(r * ow))?)?, at[j])?;
-                    if ow < l {
+                    if ow >= l {
+                        e.vstore(op, to, v)?;
+                    } else {
                         for lane in 0..ow {
                             let x =
                                 e.b.build_extract_element(v, e.ctx.i32_type().const_int(lane as u64, false), "lane");
                             e.store(op, e.add(to, e.i64(lane))?, x.map_err(cg)?.into_float_value())?;
                         }
-                        continue;
                     }
-                    e.vstore(op, to, v)?;
                 }
             }
             Ok(())

@@ -84,9 +84,9 @@ fn residual_sums_fuse_into_1x1_convolutions() {
 }
 
 /// The register-blocked depthwise kernel (rows of a vector or more, blocks moved back at the
-/// end of a band and of a row; rows narrower than a vector; two outputs per input channel) and the 1×1 kernel's plane remainders (joining the last
-/// panel block, or alone when the panel is full) against the interpreter, over the shapes
-/// where their edge cases fall.
+/// end of a band and of a row; rows narrower than a vector; two outputs per input channel)
+/// and the 1×1 kernel's plane remainders (joining the last panel block, or alone when the
+/// panel is full) against the interpreter, over the shapes where their edge cases fall.
 #[test]
 fn depthwise_rows_and_pointwise_remainders_match_the_interpreter() {
     use nasc_ir::op::{Activation, Conv2d, Groups, Input};
