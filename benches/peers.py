@@ -7,7 +7,8 @@ column pairs nasc and ORT run by run in one process: the object `nasc compile` e
 into a shared library by the system C compiler and called through ctypes, alternates with an
 ONNX Runtime run (each goes first every other time), and the column gives the median of the
 per-pair ratios ORT/nasc with their interquartile range — a measure the load's drift over
-seconds barely touches.
+seconds barely touches — and, below the table, the median's distribution-free 95 % confidence
+interval and a sign test of how often nasc was the faster of the pair.
 
 Networks: MobileNetV2-1.0 at 224×224 (built with the `onnx` helper API by
 tests/onnx/make_models.py, independently of nasc) and an FBNet subnet at 224×224 (exported by
@@ -22,6 +23,7 @@ Needs numpy, onnx, onnxruntime and tract (`pip install onnxruntime tract`).
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -114,6 +116,32 @@ def paired_ratios(fa, fb, warmup, repeats):
     return ratios
 
 
+def binom_cdf(k, n):
+    """P(X ≤ k) for X ~ Binomial(n, 1/2), exact."""
+    return sum(math.comb(n, i) for i in range(0, k + 1)) / 2**n
+
+
+def median_ci(xs, level=0.95):
+    """A distribution-free confidence interval for the median of `xs`: the order statistics
+    x(j) and x(n+1−j) (1-based) cover it with probability 1 − 2·P(Bin(n, ½) ≤ j − 1); j is the
+    largest for which that is at least `level`. Needs at least 6 values at 95 %."""
+    s = sorted(xs)
+    n = len(s)
+    j = 0
+    while j + 1 <= n // 2 and 1 - 2 * binom_cdf(j, n) >= level:
+        j += 1
+    if j == 0:
+        raise ValueError("%d values are too few for a %.0f %% interval of the median" % (n, 100 * level))
+    return s[j - 1], s[n - j]
+
+
+def sign_test(xs):
+    """How many of `xs` exceed 1, and the one-sided sign-test p-value of that many or more if
+    each were as likely below 1 as above (ties count against)."""
+    wins = sum(1 for x in xs if x > 1)
+    return wins, 1 - binom_cdf(wins - 1, len(xs)) if wins > 0 else 1.0
+
+
 def run(cmd):
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -191,6 +219,13 @@ def main():
             % (name, macs / 1e6, span(tn), span(to), span(tt), mo / mn, mt / mn, err, q2, q1, q3)
         )
     print("paired: %d pairs per network (%d rounds × %d)" % (len(rows[0][6]), a.rounds, a.repeats))
+    for name, _, _, _, _, _, paired in rows:
+        lo, hi = median_ci(paired)
+        wins, p = sign_test(paired)
+        print(
+            "%-20s paired ORT/nasc median %.3f, 95 %% CI [%.3f–%.3f]; nasc faster in %d of %d pairs (sign test p = %.1e)"
+            % (name, float(np.median(paired)), lo, hi, wins, len(paired), p)
+        )
 
 
 if __name__ == "__main__":

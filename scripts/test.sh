@@ -15,6 +15,8 @@ echo "== python package (maturin build, pytest)" >&2
 python3 -m pip install --quiet --disable-pip-version-check ./python >&2 ||
   python3 -m pip install --quiet --disable-pip-version-check --break-system-packages ./python >&2
 (cd python && python3 -m pytest -q tests)
+echo "== benchmark statistics (pytest)" >&2
+python3 -m pytest -q -p no:cacheprovider benches/test_peers.py
 echo "== cargo doc" >&2
 # nasc-python is left out: rustdoc 1.95 hits an internal error on the numpy crate's links there.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --exclude nasc-python --no-deps --locked --quiet

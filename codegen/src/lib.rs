@@ -103,10 +103,10 @@ fn plan_arena_fused(graph: &Graph, shapes: &[Shape], order: &[NodeId], rep: &[No
             last[r] = last[r].max(at);
         }
     }
-    for &id in order {
+    for id in graph.node_ids() {
         // Sinks' values are read by the driver after the run: keep them to the end.
         if graph.node(id).op.is_sink() {
-            last[id.index()] = usize::MAX;
+            last[rep[id.index()].index()] = usize::MAX;
         }
     }
     let mut offsets = vec![None; n];
@@ -213,6 +213,13 @@ fn fuse(g: &Graph, shapes: &[Shape], bodies: &[Vec<bool>]) -> Fusion {
         if tiled && other.index() < head.index() && same_guards(tail, add) && shapes[other.index()] == *y {
             f.residual.insert(head.index(), other);
             f.rep[add.index()] = head;
+        }
+    }
+    // The output and the exits are their inputs' values, which the driver copies out from
+    // where their kernels left them: no kernel and no slot of their own.
+    for id in g.node_ids() {
+        if g.node(id).op.is_sink() {
+            f.rep[id.index()] = f.rep[g.inputs(id)[0].index()];
         }
     }
     f
@@ -1562,7 +1569,8 @@ fn kernel<'ctx>(
     };
     match &node.op {
         Op::Input(_) => {}
-        Op::Output | Op::Identity | Op::Flatten | Op::Exit(_) => copy(off(ins[0]), numel(out_shape))?,
+        Op::Identity | Op::Flatten => copy(off(ins[0]), numel(out_shape))?,
+        Op::Output | Op::Exit(_) => unreachable!("sinks are fused into their inputs' kernels"),
         Op::Relu | Op::Relu6 | Op::Hswish | Op::Hsigmoid | Op::Sigmoid | Op::Swish => {
             let act = node.op.as_activation().expect("activation");
             let src = off(ins[0]);

@@ -310,7 +310,9 @@ fn bench_pointwise(o: PointwiseOptions) -> Result<()> {
     let clock = o.clock_ghz.unwrap_or(cpu.clock_ghz);
     // f32 lanes × FMA units × 2 flops per FMA × clock.
     let peak = (cpu.simd_bits / 32) as f64 * cpu.fma_units as f64 * 2.0 * clock;
-    // 1×1 convolutions of MobileNetV2-1.0 at 224 (expand and project layers).
+    // 1×1 convolutions of MobileNetV2-1.0 at 224 (expand and project layers). Each time is the
+    // whole driver's: the kernel, then the copy of its output (1.8 MB at most here) to the
+    // caller's buffer.
     let shapes = [
         (56, 24, 144),
         (56, 144, 24),
@@ -319,6 +321,7 @@ fn bench_pointwise(o: PointwiseOptions) -> Result<()> {
         (14, 384, 64),
         (14, 96, 576),
         (7, 160, 960),
+        (7, 960, 160),
         (7, 960, 320),
     ];
     let mut rows = Vec::new();
