@@ -138,8 +138,9 @@ def median_ci(xs, level=0.95):
 def sign_test(xs):
     """How many of `xs` exceed 1, and the one-sided sign-test p-value of that many or more if
     each were as likely below 1 as above (ties count against)."""
+    n = len(xs)
     wins = sum(1 for x in xs if x > 1)
-    return wins, 1 - binom_cdf(wins - 1, len(xs)) if wins > 0 else 1.0
+    return wins, sum(math.comb(n, i) for i in range(wins, n + 1)) / 2**n
 
 
 def run(cmd):

@@ -40,3 +40,6 @@ def test_sign_test_counts_wins_and_gives_the_binomial_tail():
     wins, p = peers.sign_test([1.01] * 20)
     assert wins == 20 and p == pytest.approx(2**-20)
     assert peers.sign_test([0.9, 0.8]) == (0, 1.0)
+    # A far tail stays a positive number (1 − CDF would round to 0).
+    wins, p = peers.sign_test([1.1] * 129 + [0.9] * 11)
+    assert wins == 129 and 5.3e-27 < p < 5.32e-27
