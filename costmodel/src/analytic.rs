@@ -2,7 +2,8 @@
 //!
 //! **CPU** — a roofline over compute and each memory level. Compute: the kernel's MACs,
 //! rounded up to whole SIMD vectors along the vectorised dimension (output channels per group;
-//! channels for depthwise and pooling), over `lanes × fma_units × clock × threads` times the
+//! channels for depthwise and pooling) and, for GEMM-shaped convolutions, to whole micro-kernel
+//! tiles of `gemm_rows` output positions, over `lanes × fma_units × clock × threads` times the
 //! efficiency of its class. Memory: the bytes the kernel reads and writes at the level its
 //! working set fits in (L1, L2, …, DRAM), plus the weights from DRAM (read once per inference). Latency = max(compute, memory) + a per-kernel overhead.
 //! Standalone elementwise work runs at `elementwise_per_cycle`.
@@ -225,7 +226,17 @@ impl Model {
                     Class::Depthwise | Class::Pool | Class::GlobalPool => g.cout,
                     _ => g.cout / g.groups.max(1),
                 } as f64;
-                k.macs as f64 * (vec_dim / lanes).ceil() * lanes / vec_dim.max(1.0)
+                let along_channels = (vec_dim / lanes).ceil() * lanes / vec_dim.max(1.0);
+                // GEMM-shaped kernels also compute their positions in tiles of `gemm_rows`.
+                let rows = c.gemm_rows as f64;
+                let along_positions = match k.class {
+                    Class::Conv | Class::Pointwise | Class::Grouped => {
+                        let p = (g.output_hw[0] * g.output_hw[1]).max(1) as f64;
+                        (p / rows).ceil() * rows / p
+                    }
+                    _ => 1.0,
+                };
+                k.macs as f64 * along_channels * along_positions
             }
             None => k.macs as f64,
         };

@@ -141,6 +141,12 @@ pub struct Cpu {
     /// with an 8-bit dot product (`SDOT`, AVX-VNNI). Prices int8 layers of quantized networks.
     #[serde(default = "two")]
     pub int8_speedup: f64,
+    /// Output positions a convolution's GEMM micro-kernel computes per tile (its rows): a 1×1
+    /// or dense k×k convolution over `P` positions costs ⌈P / gemm_rows⌉ tiles, so small planes
+    /// waste the tail of their last tile (7×7 = 49 positions in tiles of 8 cost 56). 1 (the
+    /// default) prices positions exactly.
+    #[serde(default = "one")]
+    pub gemm_rows: u32,
 }
 
 fn two() -> f64 {
@@ -378,6 +384,9 @@ impl Target {
             nonneg("cpu.kernel_overhead_us", c.kernel_overhead_us)?;
             pos("cpu.elementwise_per_cycle", c.elementwise_per_cycle)?;
             pos("cpu.int8_speedup", c.int8_speedup)?;
+            if c.gemm_rows == 0 {
+                return err("cpu.gemm_rows", "must be at least 1".into());
+            }
         }
         if let Some(n) = &self.npu {
             if n.array[0] == 0 || n.array[1] == 0 {
