@@ -230,3 +230,22 @@ fn int8_and_winograd_shaped_convolutions_have_terms_of_their_own_on_cpus() {
         );
     }
 }
+
+#[test]
+fn gemm_convolutions_are_priced_in_whole_tiles_of_gemm_rows_positions() {
+    use nasc_costmodel::analytic::term;
+    let a76 = nasc_targets::lookup("cortex-a76").unwrap();
+    assert_eq!(a76.cpu().unwrap().gemm_rows, 8);
+    let mut exact = a76.clone();
+    exact.cpu.as_mut().unwrap().gemm_rows = 1;
+    let (tiled, exact) = (Model::new(a76).unwrap(), Model::new(exact).unwrap());
+    // A compute-bound 1×1 convolution: 49 positions cost 56 in tiles of 8, 64 cost 64.
+    for (h, ratio) in [(7, 56.0 / 49.0), (8, 1.0)] {
+        let g = conv_net(256, 256, h, 1, false);
+        let (t, e) = (price(&g, &tiled).terms_ms[term::POINTWISE], price(&g, &exact).terms_ms[term::POINTWISE]);
+        assert!(e > 0.0 && (t / e - ratio).abs() < 1e-9, "{h}×{h}: {t} ms against {e} ms");
+    }
+    // Depthwise convolutions are not GEMMs.
+    let g = conv_net(256, 256, 7, 3, true);
+    assert_eq!(price(&g, &tiled).latency_ms, price(&g, &exact).latency_ms);
+}

@@ -185,6 +185,13 @@ fn unknown_field_is_rejected() {
 }
 
 #[test]
+fn gemm_rows_defaults_to_one_and_zero_is_rejected() {
+    assert_eq!(Target::from_toml(a72_text(), "t.toml").unwrap().cpu().unwrap().gemm_rows, 1);
+    let s = err(&a72_text().replace("cores = 4", "cores = 4\ngemm_rows = 0"));
+    assert!(s.contains("cpu.gemm_rows") && s.contains("at least 1"), "{s}");
+}
+
+#[test]
 fn every_error_display_is_one_line() {
     for bad in [
         String::new(),
