@@ -139,7 +139,7 @@ impl Cost {
     }
 }
 
-fn compute_term(class: Class) -> usize {
+pub(crate) fn compute_term(class: Class) -> usize {
     match class {
         Class::Conv => term::CONV,
         Class::Pointwise => term::POINTWISE,

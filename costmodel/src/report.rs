@@ -313,10 +313,14 @@ fn prices(graph: &Graph, model: &Model, kernels: &[Kernel], owner: &[usize], sha
 }
 
 /// On a layer pipeline with fused depthwise stages (`depthwise_fused` on a `layer_pipeline`
-/// NPU), an expansion 1×1 hands its output to the depthwise through the depthwise's line
-/// buffer (no output stream of its own), and the depthwise's window compute overlaps its
-/// pointwise neighbours: the three take the longer of their streamed work and the window
-/// compute on the window engine's `array[1]` lanes.
+/// NPU), an expansion 1×1 (dense or grouped, through a grouped block's channel shuffle) hands
+/// its output to the depthwise through the depthwise's line buffer (no output stream of its
+/// own) and runs at the depthwise's output rate — 1/s² of its pixels' work ahead of a stride-s
+/// window, which is how HW-NAS-Bench's FPGA table prices a stride-2 FBNet block (its blocks,
+/// under one global scale, sit within −8 %…+4 % of the model this way; priced at the
+/// expansion's full resolution, the stride-2 ones came out 1.6–2.4× over). The depthwise's
+/// window compute overlaps its pointwise neighbours: the three take the longer of their
+/// streamed work and the window compute on the window engine's `array[1]` lanes.
 fn pipeline_overlap(graph: &Graph, model: &Model, kernels: &[Kernel], owner: &[usize], costs: &mut [Cost]) {
     use crate::analytic::term;
     let Some(n) = model.target.npu() else { return };
@@ -337,12 +341,26 @@ fn pipeline_overlap(graph: &Graph, model: &Model, kernels: &[Kernel], owner: &[u
         if kernels[d].class != Class::Depthwise || costs[d].on_host {
             continue;
         }
-        let producer = graph.inputs(kernels[d].anchor).first().map(|i| owner[i.index()]);
+        // The expansion feeding it, through a channel shuffle (a grouped block's) if any.
+        let mut feeds = d;
+        let mut producer = graph.inputs(kernels[d].anchor).first().map(|i| owner[i.index()]);
+        if let Some(q) = producer.filter(|&q| {
+            matches!(graph.node(kernels[q].anchor).op, Op::ChannelShuffle(_)) && sole_consumer(&kernels[q]) == Some(d)
+        }) {
+            feeds = q;
+            producer = graph.inputs(kernels[q].anchor).first().map(|i| owner[i.index()]);
+        }
         let mut streamed = costs[d].latency_s;
-        if let Some(p) = producer.filter(|&p| pointwise(p) && sole_consumer(&kernels[p]) == Some(d)) {
-            let handed = (kernels[p].out_elems as f64 / hz).min(costs[p].terms[term::POINTWISE]);
+        if let Some(p) = producer.filter(|&p| pointwise(p) && sole_consumer(&kernels[p]) == Some(feeds)) {
+            let t = crate::analytic::compute_term(kernels[p].class);
+            let handed = (kernels[p].out_elems as f64 / hz).min(costs[p].terms[t]);
             costs[p].latency_s -= handed;
-            costs[p].terms[term::POINTWISE] -= handed;
+            costs[p].terms[t] -= handed;
+            // It computes at the depthwise's output rate: 1/s² of its work before a stride-s one.
+            let s = kernels[d].geometry.map_or(1, |g| g.stride[0] * g.stride[1]) as f64;
+            let strided = costs[p].terms[t] * (1.0 - 1.0 / s);
+            costs[p].latency_s -= strided;
+            costs[p].terms[t] -= strided;
             streamed += costs[p].latency_s;
         }
         if let Some(c) = sole_consumer(&kernels[d]).filter(|&c| pointwise(c)) {

@@ -249,3 +249,25 @@ fn gemm_convolutions_are_priced_in_whole_tiles_of_gemm_rows_positions() {
     let g = conv_net(256, 256, 7, 3, true);
     assert_eq!(price(&g, &tiled).latency_ms, price(&g, &exact).latency_ms);
 }
+
+#[test]
+fn layer_pipeline_expansions_run_at_their_depthwise_output_rate() {
+    // On the FPGA's layer pipeline an expansion hands its output to the depthwise through the
+    // line buffer, through a grouped block's channel shuffle too, and ahead of a stride-2
+    // depthwise does a quarter of its pixels' work: block 1 of FBNet-ImageNet (112² → 56²,
+    // 16 channels) expands more cheaply than block 2 (56², 24 channels), though it has
+    // 3.2 M MACs against 1.8 M.
+    let m = Model::new(nasc_targets::lookup("fpga-zc706").unwrap()).unwrap();
+    let space = spaces::lookup("fbnet:imagenet").unwrap();
+    for block in ["k3_e1", "k3_e1_g2", "k5_e6"] {
+        let g = space.subnet(&vec![block; 22].join(",")).unwrap();
+        let r = price(&g, &m);
+        let expand = |i: usize| {
+            let l = r.layers.iter().find(|l| l.name == format!("layer{i}.{block}.conv1.conv")).unwrap();
+            (l.latency_ms, l.macs)
+        };
+        let ((t1, m1), (t2, m2)) = (expand(1), expand(2));
+        assert!(m1 > m2, "{block}: {m1} against {m2} MACs");
+        assert!(t1 < t2, "{block}: block 1 expands in {t1} ms, block 2 in {t2} ms");
+    }
+}
