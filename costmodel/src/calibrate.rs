@@ -2,8 +2,8 @@
 //! profiles every query can use.
 //!
 //! Each measured network gives one row: the analytic model's latency split into its additive
-//! [`term`]s (compute per op class, elementwise, memory, per-kernel overhead, host work) and the
-//! measured latency. The fit finds one non-negative coefficient per term so that
+//! [`term`]s (compute per op class, elementwise, activation memory, an NPU's weight reads,
+//! per-kernel overhead, host work) and the measured latency. The fit finds one non-negative coefficient per term so that
 //! `Σ coefficient × term` matches the measurements in **relative** error (what MAPE and ±10 %
 //! count), in three steps:
 //! 1. a global scale `s` (least squares from the median ratio, Huber-reweighted) — the
@@ -400,7 +400,7 @@ mod tests {
 
     #[test]
     fn fit_recovers_coefficients_and_shrugs_off_outliers() {
-        let truth: [f64; term::N] = [2.0, 0.5, 1.0, 3.0, 1.5, 0.8, 1.2, 2.5, 0.7, 1.1, 0.9, 1.8];
+        let truth: [f64; term::N] = [2.0, 0.5, 1.0, 3.0, 1.5, 0.8, 1.2, 2.5, 0.7, 1.1, 0.9, 1.8, 1.3];
         let rows = rows_from(&truth, 200);
         let f = fit(&rows, FitOptions { ridge: 1e-9, ..Default::default() }).unwrap();
         for (c, t) in f.coefficients.iter().zip(&truth) {

@@ -271,3 +271,22 @@ fn layer_pipeline_expansions_run_at_their_depthwise_output_rate() {
         assert!(t1 < t2, "{block}: block 1 expands in {t1} ms, block 2 in {t2} ms");
     }
 }
+
+#[test]
+fn npu_weight_traffic_has_a_term_of_its_own() {
+    use nasc_costmodel::analytic::term;
+    // Eyeriss moves a late 1×1 layer's 2.8 M weights and an early layer's activations through
+    // DRAM: the first mostly in `weights`, the second in `memory`; the terms still add up to
+    // the latency. A CPU keeps its weight reads in `memory`.
+    let eyeriss = Model::new(nasc_targets::lookup("eyeriss").unwrap()).unwrap();
+    let late = price(&conv_net(352, 1984, 7, 1, false), &eyeriss);
+    let early = price(&conv_net(16, 16, 112, 1, false), &eyeriss);
+    assert!(late.terms_ms[term::WEIGHTS] > late.terms_ms[term::MEMORY], "{:?}", late.terms_ms);
+    assert!(early.terms_ms[term::MEMORY] > early.terms_ms[term::WEIGHTS], "{:?}", early.terms_ms);
+    for r in [&late, &early] {
+        let sum: f64 = r.terms_ms.iter().sum();
+        assert!((sum - r.latency_ms).abs() < 1e-9 * r.latency_ms.max(1.0), "{sum} against {}", r.latency_ms);
+    }
+    let a72 = Model::new(nasc_targets::lookup("cortex-a72").unwrap()).unwrap();
+    assert_eq!(price(&conv_net(352, 1984, 7, 1, false), &a72).terms_ms[term::WEIGHTS], 0.0);
+}
