@@ -116,9 +116,14 @@ def paired_ratios(fa, fb, warmup, repeats):
     return ratios
 
 
+def binom_prob(ks, n):
+    """P(X ∈ ks) for X ~ Binomial(n, 1/2), exact (integer sums, one division)."""
+    return sum(math.comb(n, i) for i in ks) / 2**n
+
+
 def binom_cdf(k, n):
-    """P(X ≤ k) for X ~ Binomial(n, 1/2), exact."""
-    return sum(math.comb(n, i) for i in range(0, k + 1)) / 2**n
+    """P(X ≤ k) for X ~ Binomial(n, 1/2)."""
+    return binom_prob(range(0, k + 1), n)
 
 
 def median_ci(xs, level=0.95):
@@ -140,7 +145,7 @@ def sign_test(xs):
     each were as likely below 1 as above (ties count against)."""
     n = len(xs)
     wins = sum(1 for x in xs if x > 1)
-    return wins, sum(math.comb(n, i) for i in range(wins, n + 1)) / 2**n
+    return wins, binom_prob(range(wins, n + 1), n)
 
 
 def run(cmd):

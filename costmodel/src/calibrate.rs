@@ -3,9 +3,9 @@
 //!
 //! Each measured network gives one row: the analytic model's latency split into its additive
 //! [`term`]s (compute per op class, elementwise, activation memory, an NPU's weight reads,
-//! per-kernel overhead, host work) and the measured latency. The fit finds one non-negative coefficient per term so that
-//! `Σ coefficient × term` matches the measurements in **relative** error (what MAPE and ±10 %
-//! count), in three steps:
+//! per-kernel overhead, host work) and the measured latency. The fit finds one non-negative
+//! coefficient per term so that `Σ coefficient × term` matches the measurements in
+//! **relative** error (what MAPE and ±10 % count), in three steps:
 //! 1. a global scale `s` (least squares from the median ratio, Huber-reweighted) — the
 //!    analytic model's shape is trusted, its absolute speed is not;
 //! 2. non-negative least squares of the relative residuals with a ridge pulling every
