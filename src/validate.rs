@@ -156,48 +156,95 @@ pub fn score(d: &Dataset, model: &Model, energy: bool) -> Result<(Score, Vec<f64
     Ok((s, pred))
 }
 
-/// A predicted-against-measured scatter plot (SVG, log-log), with the y = x line and the ±10 %
-/// band, titled with the scores; written atomically to `path`.
+/// Pixel size of [`plot`]'s image.
+const PLOT_SIZE: (u32, u32) = (720, 640);
+
+/// A predicted-against-measured scatter plot (log-log), with the y = x line and the ±10 %
+/// band, titled with the scores; written atomically to `path` as SVG or PNG, after its
+/// extension (`.svg`, `.png`). Text is set in DejaVu Sans, embedded in the binary, so the
+/// plot looks the same on a machine without fonts.
 pub fn plot(path: &Path, pred: &[f64], truth: &[f64], title: &str) -> Result<()> {
     use plotters::prelude::*;
-    if path.extension().and_then(|e| e.to_str()) != Some("svg") {
-        bail!("{}: the plot is written as SVG; name it `….svg`", path.display());
-    }
+    let png = plot_is_png(path)?;
     let pts: Vec<(f64, f64)> =
         truth.iter().zip(pred).filter(|(t, p)| **t > 0.0 && **p > 0.0).map(|(t, p)| (*t, *p)).collect();
     if pts.is_empty() {
         anyhow::bail!("{}: nothing to plot (no positive predictions and measurements)", path.display());
     }
+    register_font();
+    let v = crate::costmodel::calibrate::Validation::of(pred, truth);
+    let caption = format!(
+        "{title}: {} rows, Spearman {:.3}, MAPE {:.1} %, ±10 % {:.1} %",
+        v.rows,
+        v.spearman,
+        v.mape,
+        100.0 * v.within_10
+    );
+    let failed = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: plotting failed: {e}", path.display());
+    let bytes = if png {
+        let (w, h) = PLOT_SIZE;
+        let mut rgb = vec![0u8; 3 * w as usize * h as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, PLOT_SIZE).into_drawing_area();
+            scatter(&root, &pts, &caption).map_err(|e| failed(&e))?;
+        }
+        let mut out = Vec::new();
+        use image::ImageEncoder;
+        image::codecs::png::PngEncoder::new(&mut out)
+            .write_image(&rgb, w, h, image::ColorType::Rgb8)
+            .map_err(|e| failed(&e))?;
+        out
+    } else {
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, PLOT_SIZE).into_drawing_area();
+            scatter(&root, &pts, &caption).map_err(|e| failed(&e))?;
+        }
+        svg.into_bytes()
+    };
+    crate::io::write_atomic(path, &bytes)
+}
+
+/// Whether [`plot`] writes `path` as PNG (`.png`) rather than SVG (`.svg`); an error for any
+/// other extension, so a command can refuse before its work rather than after.
+pub fn plot_is_png(path: &Path) -> Result<bool> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("svg") => Ok(false),
+        Some("png") => Ok(true),
+        _ => bail!("{}: the plot's format comes from its extension: name it `….svg` or `….png`", path.display()),
+    }
+}
+
+/// Registers the embedded DejaVu Sans as plotters' `sans-serif` (once).
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The bytes are a valid TrueType font shipped by the `dejavu` crate.
+        let _ =
+            plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+/// Draws the scatter plot of `(measured, predicted)` points on `root`.
+fn scatter<DB: plotters::prelude::DrawingBackend>(
+    root: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    pts: &[(f64, f64)],
+    caption: &str,
+) -> std::result::Result<(), plotters::prelude::DrawingAreaErrorKind<DB::ErrorType>> {
+    use plotters::prelude::*;
     let (lo, hi) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), (t, p)| (a.min(t.min(*p)), b.max(t.max(*p))));
     let (lo, hi) = (lo / 1.2, hi * 1.2);
-    let v = crate::costmodel::calibrate::Validation::of(pred, truth);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 640)).into_drawing_area();
-        let draw = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: plotting failed: {e}", path.display());
-        root.fill(&WHITE).map_err(|e| draw(&e))?;
-        let caption = format!(
-            "{title}: {} rows, Spearman {:.3}, MAPE {:.1} %, ±10 % {:.1} %",
-            v.rows,
-            v.spearman,
-            v.mape,
-            100.0 * v.within_10
-        );
-        let mut chart = ChartBuilder::on(&root)
-            .caption(caption, ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())
-            .map_err(|e| draw(&e))?;
-        chart.configure_mesh().x_desc("measured (ms or mJ)").y_desc("predicted").draw().map_err(|e| draw(&e))?;
-        for (f, style) in [(1.0, BLACK.stroke_width(1)), (1.1, RED.stroke_width(1)), (0.9, RED.stroke_width(1))] {
-            chart.draw_series(LineSeries::new([(lo, lo * f), (hi, hi * f)], style)).map_err(|e| draw(&e))?;
-        }
-        chart
-            .draw_series(pts.iter().map(|&(t, p)| Circle::new((t, p), 2, BLUE.mix(0.4).filled())))
-            .map_err(|e| draw(&e))?;
-        root.present().map_err(|e| draw(&e))?;
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())?;
+    chart.configure_mesh().x_desc("measured (ms or mJ)").y_desc("predicted").draw()?;
+    for (f, style) in [(1.0, BLACK.stroke_width(1)), (1.1, RED.stroke_width(1)), (0.9, RED.stroke_width(1))] {
+        chart.draw_series(LineSeries::new([(lo, lo * f), (hi, hi * f)], style))?;
     }
-    crate::io::write_atomic(path, svg.as_bytes())
+    chart.draw_series(pts.iter().map(|&(t, p)| Circle::new((t, p), 2, BLUE.mix(0.4).filled())))?;
+    root.present()
 }

@@ -37,9 +37,27 @@ fn layer_tables_describe_models_and_bad_rows_are_named() {
     assert_eq!(json(&v)["rows"], 3);
     let svg = std::fs::read_to_string(p("scatter.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.matches("<circle").count() == 3 && svg.contains("Spearman"), "{svg}");
+    // The same plot as PNG: a 720×640 RGB image with the points drawn in blue over white.
+    ok(&[
+        "validate",
+        "-t",
+        "cortex-a72",
+        "--measurements",
+        &p("m.csv"),
+        "--models",
+        &p("l.csv"),
+        "--plot",
+        &p("s.png"),
+    ]);
+    let png = image::open(p("s.png")).unwrap().to_rgb8();
+    assert_eq!(png.dimensions(), (720, 640));
+    let blue = png.pixels().filter(|px| px[2] > 200 && px[0] < 200 && px[1] < 200).count();
+    assert!(blue > 20, "{blue} blue pixels");
+    // Any other extension is refused before the work, and nothing is written.
     let e =
-        fails(&["validate", "-t", "cortex-a72", "--dataset", "nb201", "--metric", "fpga_ms", "--plot", &p("x.png")]);
-    assert!(e.contains("written as SVG"), "{e}");
+        fails(&["validate", "-t", "cortex-a72", "--dataset", "nb201", "--metric", "fpga_ms", "--plot", &p("x.jpg")]);
+    assert!(e.contains("x.jpg: the plot's format comes from its extension"), "{e}");
+    assert!(!std::path::Path::new(&p("x.jpg")).exists());
     // A bad table fails validation with its error.
     let bad = |table: String| {
         std::fs::write(p("bad.csv"), table).unwrap();

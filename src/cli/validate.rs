@@ -33,8 +33,8 @@ pub struct Options {
     /// A calibrated profile to apply to the target: a file, or `builtin:<target>/<data>` for one shipped in `profiles/`.
     #[arg(long, value_name = "PROFILE.json")]
     profile: Option<PathBuf>,
-    /// Also draw the predicted-vs-measured scatter plot here (SVG).
-    #[arg(long, value_name = "FILE.svg")]
+    /// Also draw the predicted-vs-measured scatter plot here: SVG or PNG, after the extension.
+    #[arg(long, value_name = "FILE.svg|png")]
     plot: Option<PathBuf>,
     /// With --measurements: also write every row's prediction here
     /// (`arch,measured_ms,predicted_ms,error_pct`).
@@ -49,8 +49,8 @@ pub struct Options {
 }
 
 pub fn run(o: Options) -> Result<()> {
-    if let Some(p) = o.plot.as_ref().filter(|p| p.extension().and_then(|e| e.to_str()) != Some("svg")) {
-        anyhow::bail!("{}: the plot is written as SVG; name it `….svg`", p.display());
+    if let Some(p) = &o.plot {
+        nasc::validate::plot_is_png(p)?;
     }
     let model = super::model::target_model(&o.target, o.profile.as_deref())?;
     if let Some(path) = &o.measurements {
