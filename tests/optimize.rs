@@ -248,3 +248,32 @@ fn optimize_errors_are_one_line() {
     assert!(err.contains("/nonexistent/dir/o.json"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn bench_optimize_prices_with_a_profile_when_given_one() {
+    let run = |extra: &[&str]| {
+        let mut args =
+            vec!["bench", "optimize", "--space", "fbnet:cifar100", "-t", "cortex-a72", "--count", "2", "--json"];
+        args.extend_from_slice(extra);
+        json(&ok(&args))
+    };
+    let raw = run(&[]);
+    let calibrated = run(&["--profile", "builtin:cortex-a72/fbnet-cifar100-raspi4_latency"]);
+    assert_eq!(raw["architectures"], 2);
+    assert_eq!(calibrated["architectures"], 2);
+    // The Pi 4 profile scales the terms the rewrites save differently from the raw model.
+    assert_ne!(raw["median_gain_percent"], calibrated["median_gain_percent"], "{raw} {calibrated}");
+    let e = fails(&[
+        "bench",
+        "optimize",
+        "--space",
+        "fbnet:cifar100",
+        "-t",
+        "cortex-a72",
+        "--count",
+        "2",
+        "--profile",
+        "builtin:eyeriss/nb201-eyeriss_ms",
+    ]);
+    assert!(e.contains("profile for `eyeriss` applied to target `cortex-a72`"), "{e}");
+}

@@ -70,6 +70,9 @@ pub struct OptimizeOptions {
     /// Target whose cost model prices the extraction and the result.
     #[arg(long, short)]
     target: String,
+    /// A calibrated profile for the target: a file, or `builtin:<target>/<data>` for one shipped in `profiles/`.
+    #[arg(long)]
+    profile: Option<std::path::PathBuf>,
     /// Random architectures to rewrite; without it, every architecture of a space with at
     /// most 100,000 of them.
     #[arg(long)]
@@ -386,7 +389,7 @@ fn all_configs(space: &dyn nasc::ir::spaces::SearchSpace, max: usize) -> Option<
 fn bench_optimize(o: OptimizeOptions) -> Result<()> {
     use rayon::prelude::*;
     let space = nasc::ir::spaces::lookup(&o.space)?;
-    let model = super::model::target_model(&o.target, None)?;
+    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
     let configs = match (o.count, all_configs(space.as_ref(), 100_000)) {
         (None, Some(all)) => all,
         (None, None) => bail!("{} has more than 100,000 architectures; give --count", o.space),
