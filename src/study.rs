@@ -26,29 +26,32 @@ pub struct Case {
     pub metric: &'static str,
     /// Target.
     pub target: &'static str,
+    /// Measured energy column of the same rows, if the dataset has one (fitted into the
+    /// profile's energy coefficients).
+    pub energy: Option<&'static str>,
 }
 
 /// The devices with whole-network measurements in `data/`.
 pub const CASES: &[Case] = &[
-    Case { dataset: "nb201", metric: "raspi4_ms", target: "cortex-a72" },
-    Case { dataset: "nb201", metric: "eyeriss_ms", target: "eyeriss" },
-    Case { dataset: "nb201", metric: "fpga_ms", target: "fpga-zc706" },
-    Case { dataset: "fbnet-cifar100", metric: "raspi4_latency", target: "cortex-a72" },
-    Case { dataset: "fbnet-cifar100", metric: "eyeriss_latency", target: "eyeriss" },
-    Case { dataset: "fbnet-cifar100", metric: "fpga_latency", target: "fpga-zc706" },
-    Case { dataset: "fbnet-cifar100", metric: "edgegpu_latency", target: "jetson-tx2" },
-    Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72" },
-    Case { dataset: "fbnet-imagenet", metric: "eyeriss_latency", target: "eyeriss" },
-    Case { dataset: "fbnet-imagenet", metric: "fpga_latency", target: "fpga-zc706" },
-    Case { dataset: "fbnet-imagenet", metric: "edgegpu_latency", target: "jetson-tx2" },
-    Case { dataset: "ofa-note10", metric: "mean_ms", target: "cortex-a76" },
-    Case { dataset: "ncnn", metric: "pi4-a72", target: "cortex-a72" },
-    Case { dataset: "ncnn", metric: "rk3588-a76", target: "cortex-a76" },
-    Case { dataset: "ncnn", metric: "rk3588-a55", target: "cortex-a53" },
-    Case { dataset: "ncnn", metric: "rk3566-a55", target: "cortex-a53" },
-    Case { dataset: "ncnn", metric: "pi3-a53", target: "cortex-a53" },
-    Case { dataset: "ncnn", metric: "unoq-a53", target: "cortex-a53" },
-    Case { dataset: "ncnn", metric: "sg2000-c906", target: "c906" },
+    Case { dataset: "nb201", metric: "raspi4_ms", target: "cortex-a72", energy: None },
+    Case { dataset: "nb201", metric: "eyeriss_ms", target: "eyeriss", energy: None },
+    Case { dataset: "nb201", metric: "fpga_ms", target: "fpga-zc706", energy: None },
+    Case { dataset: "fbnet-cifar100", metric: "raspi4_latency", target: "cortex-a72", energy: None },
+    Case { dataset: "fbnet-cifar100", metric: "eyeriss_latency", target: "eyeriss", energy: Some("eyeriss_energy") },
+    Case { dataset: "fbnet-cifar100", metric: "fpga_latency", target: "fpga-zc706", energy: Some("fpga_energy") },
+    Case { dataset: "fbnet-cifar100", metric: "edgegpu_latency", target: "jetson-tx2", energy: Some("edgegpu_energy") },
+    Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72", energy: None },
+    Case { dataset: "fbnet-imagenet", metric: "eyeriss_latency", target: "eyeriss", energy: Some("eyeriss_energy") },
+    Case { dataset: "fbnet-imagenet", metric: "fpga_latency", target: "fpga-zc706", energy: Some("fpga_energy") },
+    Case { dataset: "fbnet-imagenet", metric: "edgegpu_latency", target: "jetson-tx2", energy: Some("edgegpu_energy") },
+    Case { dataset: "ofa-note10", metric: "mean_ms", target: "cortex-a76", energy: None },
+    Case { dataset: "ncnn", metric: "pi4-a72", target: "cortex-a72", energy: None },
+    Case { dataset: "ncnn", metric: "rk3588-a76", target: "cortex-a76", energy: None },
+    Case { dataset: "ncnn", metric: "rk3588-a55", target: "cortex-a53", energy: None },
+    Case { dataset: "ncnn", metric: "rk3566-a55", target: "cortex-a53", energy: None },
+    Case { dataset: "ncnn", metric: "pi3-a53", target: "cortex-a53", energy: None },
+    Case { dataset: "ncnn", metric: "unoq-a53", target: "cortex-a53", energy: None },
+    Case { dataset: "ncnn", metric: "sg2000-c906", target: "c906", energy: None },
 ];
 
 /// The analytic terms and measurements of every row of a case on its target (what a shipped
@@ -105,7 +108,13 @@ fn prepare(data: &Path, case: &Case, model: &Model) -> Result<Prepared> {
             .map(|m| {
                 let segs = &graphs[&m.arch];
                 let (terms, energy_mj) = segments_cost(segs, model)?;
-                let row = Row { terms, energy_mj, latency_ms: m.latency_ms, measured_energy_mj: None };
+                let row = Row {
+                    terms,
+                    energy_mj,
+                    static_w: model.target.energy.static_w,
+                    latency_ms: m.latency_ms,
+                    measured_energy_mj: None,
+                };
                 Ok((row, macs[&m.arch], layer_features(segs)?))
             })
             .collect::<Result<_>>()?;
@@ -130,7 +139,14 @@ fn prepare(data: &Path, case: &Case, model: &Model) -> Result<Prepared> {
         }
         _ => {
             let d = load(data, case.dataset, case.metric)?;
-            let rows = rows(&d, model).with_context(|| format!("{} {}", case.dataset, case.metric))?;
+            let mut rows = rows(&d, model).with_context(|| format!("{} {}", case.dataset, case.metric))?;
+            if let Some(col) = case.energy {
+                let e = load(data, case.dataset, col)?;
+                if e.archs != d.archs {
+                    anyhow::bail!("{} {col}: not the rows of {}", case.dataset, case.metric);
+                }
+                rows.iter_mut().zip(&e.measured).for_each(|(r, &m)| r.measured_energy_mj = Some(m));
+            }
             let (feats, width) = one_hot(&d)?;
             Ok(Prepared { rows, macs: d.macs, feats, width })
         }
@@ -195,15 +211,30 @@ pub struct CaseResult {
     pub spearman_macs: f64,
     /// The per-layer additive least-squares fit trained on half the rows, scored on the other.
     pub additive_half: Validation,
+    /// Per draw, where the case measured energy: the calibrated energy on the held-out rows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub energy_draws: Vec<Validation>,
+    /// Spearman ρ of MACs against measured energy on all rows (NaN without energy).
+    pub energy_spearman_macs: f64,
 }
 
 impl CaseResult {
     /// Mean, minimum and maximum of a score over the draws.
     pub fn spread(&self, f: impl Fn(&Validation) -> f64) -> (f64, f64, f64) {
-        let v: Vec<f64> = self.draws.iter().map(f).collect();
-        let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
-        (mean, v.iter().copied().fold(f64::MAX, f64::min), v.iter().copied().fold(f64::MIN, f64::max))
+        spread(&self.draws, f)
     }
+
+    /// The same over the energy draws.
+    pub fn energy_spread(&self, f: impl Fn(&Validation) -> f64) -> (f64, f64, f64) {
+        spread(&self.energy_draws, f)
+    }
+}
+
+/// Mean, minimum and maximum of a score over draws.
+fn spread(draws: &[Validation], f: impl Fn(&Validation) -> f64) -> (f64, f64, f64) {
+    let v: Vec<f64> = draws.iter().map(f).collect();
+    let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
+    (mean, v.iter().copied().fold(f64::MAX, f64::min), v.iter().copied().fold(f64::MIN, f64::max))
 }
 
 /// Analytic terms of every row of a dataset on a model.
@@ -214,7 +245,13 @@ pub fn rows(d: &Dataset, model: &Model) -> Result<Vec<Row>> {
         .zip(&d.measured)
         .map(|(a, &m)| {
             let r = cost(&space.subnet(a)?, model)?;
-            Ok(Row { terms: r.terms_ms, energy_mj: r.energy_mj, latency_ms: m, measured_energy_mj: None })
+            Ok(Row {
+                terms: r.terms_ms,
+                energy_mj: r.energy_mj,
+                static_w: model.target.energy.static_w,
+                latency_ms: m,
+                measured_energy_mj: None,
+            })
         })
         .collect()
 }
@@ -301,6 +338,7 @@ pub fn run_case(
     // Small sets keep at least 4 rows to score (ncnn boards have 26–32 networks).
     let train = train.min(n.saturating_sub(4)).max(1);
     let mut out = Vec::new();
+    let mut energy_draws = Vec::new();
     let (mut pooled_pred, mut pooled_truth, mut pooled_macs) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..draws {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_add(k as u64));
@@ -316,6 +354,10 @@ pub fn run_case(
         let pred: Vec<f64> = te.iter().map(|&i| f.predict(&rows[i].terms)).collect();
         let t: Vec<f64> = te.iter().map(|&i| truth[i]).collect();
         out.push(Validation::of(&pred, &t));
+        if let Some(e) = te.iter().map(|&i| rows[i].measured_energy_mj).collect::<Option<Vec<f64>>>() {
+            let pe: Vec<f64> = te.iter().map(|&i| f.predict_energy(&rows[i])).collect();
+            energy_draws.push(Validation::of(&pe, &e));
+        }
         pooled_pred.extend_from_slice(&pred);
         pooled_truth.extend_from_slice(&t);
         pooled_macs.extend(te.iter().map(|&i| macs[i]));
@@ -342,6 +384,11 @@ pub fn run_case(
         uncalibrated: Validation::of(&analytic, &truth),
         spearman_macs: stats::spearman(&macs, &truth),
         additive_half: Validation::of(&pb, &tb),
+        energy_draws,
+        energy_spearman_macs: match rows.iter().map(|r| r.measured_energy_mj).collect::<Option<Vec<f64>>>() {
+            Some(e) => stats::spearman(&macs, &e),
+            None => f64::NAN,
+        },
     })
 }
 
@@ -462,7 +509,13 @@ pub fn measurement_rows(path: &Path, nets: &Networks, model: &Model, ms: &[Measu
                 }
                 (None, None) => unreachable!("a space or a layer table"),
             };
-            Ok(Row { terms, energy_mj, latency_ms: m.latency_ms, measured_energy_mj: m.energy_mj })
+            Ok(Row {
+                terms,
+                energy_mj,
+                static_w: model.target.energy.static_w,
+                latency_ms: m.latency_ms,
+                measured_energy_mj: m.energy_mj,
+            })
         })
         .collect()
 }

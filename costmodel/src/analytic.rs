@@ -83,13 +83,15 @@ pub mod term {
 pub type Terms = [f64; term::N];
 
 /// A calibrated profile's scaling of the analytic model: one coefficient per latency term and
-/// one for energy.
+/// two for energy, its dynamic part and its static power.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scaling {
     /// Per-term latency coefficients.
     pub latency: Terms,
-    /// Energy coefficient.
+    /// Coefficient of dynamic energy (MACs, memory traffic).
     pub energy: f64,
+    /// Coefficient of the target's static power, which is paid over the calibrated latency.
+    pub static_power: f64,
 }
 
 /// A target ready for pricing: the target and, for an NPU, its resolved host.
@@ -185,9 +187,11 @@ impl Model {
     /// Applies the calibration, if any: latency = Σ coefficient × term.
     fn calibrated(&self, mut c: Cost) -> Cost {
         if let Some(s) = &self.scaling {
+            // Static energy is static power × time: it follows the calibrated latency.
+            let static_j = self.static_energy(c.latency_s).min(c.energy_j);
             c.terms.iter_mut().zip(&s.latency).for_each(|(t, k)| *t *= k);
             c.latency_s = c.terms.iter().sum();
-            c.energy_j *= s.energy;
+            c.energy_j = s.energy * (c.energy_j - static_j) + s.static_power * self.static_energy(c.latency_s);
         }
         c
     }
@@ -207,6 +211,11 @@ impl Model {
 
     fn static_energy(&self, latency_s: f64) -> f64 {
         self.target.energy.static_w * latency_s
+    }
+
+    /// Static power in W, calibrated: what a second more or less of latency costs in energy.
+    pub(crate) fn static_power(&self) -> f64 {
+        self.target.energy.static_w * self.scaling.as_ref().map_or(1.0, |s| s.static_power)
     }
 
     fn cpu_kernel(&self, c: &Cpu, k: &Kernel) -> Cost {

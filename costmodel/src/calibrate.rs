@@ -14,7 +14,10 @@
 //!    equations (exact for this small, strictly convex problem);
 //! 3. iteratively reweighted with Huber weights, so a few corrupted rows do not wreck the fit.
 //!
-//! Energy, when measured, gets one scale of its own. A [`Profile`] records the device, the
+//! Energy, when measured, is fitted after latency, in two parts: dynamic energy (MACs and
+//! memory traffic) gets a coefficient, and so does the target's static power, which is paid
+//! over the *calibrated* latency — on a device that idles at a few watts (a Jetson board) it
+//! is most of the energy, and it is what makes energy follow latency. A [`Profile`] records the device, the
 //! date, the source file and its hash, the coefficients and its own cross-validated error; it
 //! applies to a [`Model`] as a [`Scaling`].
 
@@ -28,8 +31,11 @@ use crate::stats;
 pub struct Row {
     /// Analytic latency terms, ms.
     pub terms: Terms,
-    /// Analytic energy, mJ.
+    /// Analytic energy, mJ (dynamic and static).
     pub energy_mj: f64,
+    /// The target's static power, W (= mJ per ms): `static_w × latency` of `energy_mj` is
+    /// static.
+    pub static_w: f64,
     /// Measured latency, ms.
     pub latency_ms: f64,
     /// Measured energy, mJ (if measured).
@@ -53,13 +59,20 @@ impl Default for FitOptions {
     }
 }
 
-/// A fit: per-term coefficients and an energy scale.
+/// A fit: per-term coefficients and two energy coefficients.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fit {
     /// Coefficient per term, in [`term::NAMES`] order.
     pub coefficients: Vec<f64>,
-    /// Energy scale (1 when energy was not measured).
+    /// Coefficient of dynamic energy (1 when energy was not measured).
     pub energy_scale: f64,
+    /// Coefficient of the target's static power (1 when energy was not measured).
+    #[serde(default = "unit")]
+    pub static_power_scale: f64,
+}
+
+fn unit() -> f64 {
+    1.0
 }
 
 impl Fit {
@@ -68,12 +81,24 @@ impl Fit {
         terms.iter().zip(&self.coefficients).map(|(t, c)| t * c).sum()
     }
 
+    /// The calibrated energy of a row, mJ.
+    pub fn predict_energy(&self, r: &Row) -> f64 {
+        let (dynamic, _) = energy_parts(r);
+        self.energy_scale * dynamic + self.static_power_scale * r.static_w * self.predict(&r.terms)
+    }
+
     /// As a model scaling.
     pub fn scaling(&self) -> Scaling {
         let mut latency = [1.0; term::N];
         latency.copy_from_slice(&self.coefficients);
-        Scaling { latency, energy: self.energy_scale }
+        Scaling { latency, energy: self.energy_scale, static_power: self.static_power_scale }
     }
+}
+
+/// A row's analytic energy split into its dynamic and static parts, mJ.
+fn energy_parts(r: &Row) -> (f64, f64) {
+    let static_mj = (r.static_w * r.terms.iter().sum::<f64>()).min(r.energy_mj);
+    (r.energy_mj - static_mj, static_mj)
 }
 
 /// Non-negative least squares `min ‖A x − b‖² + Σ λ_i (x_i − p_i)²`, `x ≥ 0`, by cyclic
@@ -175,18 +200,81 @@ pub fn fit(rows: &[Row], opts: FitOptions) -> Result<Fit, String> {
             })
             .collect();
     }
-    let energy: Vec<(f64, f64)> = rows.iter().filter_map(|r| r.measured_energy_mj.map(|m| (r.energy_mj, m))).collect();
-    let energy_scale = if energy.is_empty() {
-        1.0
-    } else {
-        let (num, den) = energy.iter().fold((0.0, 0.0), |(a, b), (p, m)| (a + p / m, b + (p / m) * (p / m)));
-        if den > 0.0 {
-            num / den
-        } else {
-            1.0
+    let (energy_scale, static_power_scale) = fit_energy(rows, opts);
+    Ok(Fit { coefficients: coef, energy_scale, static_power_scale })
+}
+
+/// The two energy coefficients `(dynamic, static power)` for rows with measured energy, given
+/// the latency coefficients: relative least squares like the latency fit — a robust global
+/// scale first, then non-negative least squares with a ridge towards it, Huber-reweighted. The
+/// ridge is chosen from 0 and [`RIDGE_GRID`] by k-fold cross-validated MAPE (its strongest end is one
+/// scale for both parts), so 20 measurements do not buy a split they cannot support. `(1, 1)`
+/// without energy measurements.
+fn fit_energy(rows: &[Row], opts: FitOptions) -> (f64, f64) {
+    // Per measured row: dynamic energy, static energy over the *measured* latency (a fit to
+    // these rows' calibrated latencies would see them fitted too well, and credit static power
+    // with what the latency fit learnt), measured energy.
+    let e: Vec<[f64; 3]> = rows
+        .iter()
+        .filter_map(|r| {
+            let m = r.measured_energy_mj.filter(|m| m.is_finite() && *m > 0.0)?;
+            Some([energy_parts(r).0, r.static_w * r.latency_ms, m])
+        })
+        .collect();
+    if e.iter().all(|[d, st, _]| d + st <= 0.0) {
+        return (1.0, 1.0);
+    }
+    let folds = e.len().min(5);
+    let mut best = (f64::INFINITY, opts.ridge);
+    if folds >= 2 {
+        // Two coefficients, so no ridge at all is a candidate too: a device whose energy is
+        // all static power (an FPGA board at constant power) needs the dynamic one at 0, far
+        // from the global scale any ridge pulls towards.
+        for &ridge in std::iter::once(&0.0).chain(&RIDGE_GRID) {
+            let mut err = 0.0;
+            for f in 0..folds {
+                let train: Vec<[f64; 3]> =
+                    e.iter().enumerate().filter(|(i, _)| i % folds != f).map(|(_, r)| *r).collect();
+                let [a, b] = energy_nnls(&train, ridge, opts);
+                err += e.iter().skip(f).step_by(folds).map(|[d, st, m]| ((a * d + b * st) - m).abs() / m).sum::<f64>();
+            }
+            if err < best.0 {
+                best = (err, ridge);
+            }
         }
-    };
-    Ok(Fit { coefficients: coef, energy_scale })
+    }
+    let [a, b] = energy_nnls(&e, best.1, opts);
+    (a, b)
+}
+
+/// `[dynamic, static]` coefficients of `[dynamic mJ, static mJ, measured mJ]` rows at one ridge.
+fn energy_nnls(e: &[[f64; 3]], ridge: f64, opts: FitOptions) -> [f64; 2] {
+    let u: Vec<f64> = e.iter().map(|[d, st, m]| (d + st) / m).collect();
+    let mut ratios: Vec<f64> = u.iter().filter(|&&v| v > 0.0).map(|v| 1.0 / v).collect();
+    if ratios.is_empty() {
+        return [1.0, 1.0];
+    }
+    ratios.sort_by(f64::total_cmp);
+    let mut g = ratios[ratios.len() / 2];
+    let huber = |err: f64| if err <= opts.huber { 1.0 } else { opts.huber / err };
+    for _ in 0..opts.rounds.max(1) {
+        let (num, den) = u.iter().fold((0.0, 0.0), |(a, b), &v| {
+            let w = huber((g * v - 1.0).abs());
+            (a + w * v, b + w * v * v)
+        });
+        g = num / den;
+    }
+    let mut w: Vec<f64> = vec![1.0; e.len()];
+    let mut x = vec![g, g];
+    for _ in 0..opts.rounds.max(1) {
+        let a: Vec<f64> = e.iter().zip(&w).flat_map(|([d, st, m], w)| [w.sqrt() * d / m, w.sqrt() * st / m]).collect();
+        let b: Vec<f64> = w.iter().map(|w| w.sqrt()).collect();
+        let scale = |j: usize| a.iter().skip(j).step_by(2).map(|v| v * v).sum::<f64>() / e.len() as f64;
+        let lambda: Vec<f64> = (0..2).map(|j| ridge * e.len() as f64 * scale(j).max(1e-12)).collect();
+        x = nnls_ridge(&a, &b, 2, &lambda, &[g, g]);
+        w = e.iter().map(|[d, st, m]| huber(((x[0] * d + x[1] * st) - m).abs() / m)).collect();
+    }
+    [x[0], x[1]]
 }
 
 /// Ridge strengths [`fit_auto`] chooses from.
@@ -268,6 +356,9 @@ pub struct Profile {
     pub fit: Fit,
     /// Cross-validated error on the fitted data (k-fold when there are enough rows).
     pub validation: Validation,
+    /// The same for energy, when every row measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_validation: Option<Validation>,
 }
 
 impl Profile {
@@ -282,8 +373,15 @@ impl Profile {
         source_bytes: &[u8],
     ) -> Result<(Profile, f64), String> {
         let (fit, ridge) = fit_auto(rows)?;
-        let cv = cross_validate(rows, rows.len().clamp(2, 5), FitOptions { ridge, ..Default::default() })?;
+        let opts = FitOptions { ridge, ..Default::default() };
+        let folds = rows.len().clamp(2, 5);
+        let cv = cross_validate(rows, folds, opts)?;
         let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
+        let measured_energy: Option<Vec<f64>> = rows.iter().map(|r| r.measured_energy_mj).collect();
+        let energy_validation = match measured_energy {
+            Some(m) => Some(Validation::of(&cross_validate_energy(rows, folds, opts)?, &m)),
+            None => None,
+        };
         let profile = Profile {
             format: "nasc-profile".into(),
             version: 1,
@@ -295,6 +393,7 @@ impl Profile {
             terms: term::NAMES.iter().map(|s| s.to_string()).collect(),
             fit,
             validation: Validation::of(&cv, &truth),
+            energy_validation,
         };
         Ok((profile, ridge))
     }
@@ -308,7 +407,12 @@ impl Profile {
         if p.terms.iter().map(String::as_str).ne(term::NAMES.iter().copied()) || p.fit.coefficients.len() != term::N {
             return Err(format!("profile: terms {:?} differ from this build's {:?}", p.terms, term::NAMES));
         }
-        if p.fit.coefficients.iter().chain([&p.fit.energy_scale]).any(|c| !(c.is_finite() && *c >= 0.0)) {
+        if p.fit
+            .coefficients
+            .iter()
+            .chain([&p.fit.energy_scale, &p.fit.static_power_scale])
+            .any(|c| !(c.is_finite() && *c >= 0.0))
+        {
             return Err("profile: coefficients must be finite and non-negative".into());
         }
         Ok(p)
@@ -349,6 +453,20 @@ pub fn today() -> String {
 
 /// k-fold cross-validated predictions (each row predicted by a fit without its fold).
 pub fn cross_validate(rows: &[Row], folds: usize, opts: FitOptions) -> Result<Vec<f64>, String> {
+    cross_predict(rows, folds, opts, |f, r| f.predict(&r.terms))
+}
+
+/// k-fold cross-validated energy predictions, mJ.
+pub fn cross_validate_energy(rows: &[Row], folds: usize, opts: FitOptions) -> Result<Vec<f64>, String> {
+    cross_predict(rows, folds, opts, Fit::predict_energy)
+}
+
+fn cross_predict(
+    rows: &[Row],
+    folds: usize,
+    opts: FitOptions,
+    predict: impl Fn(&Fit, &Row) -> f64,
+) -> Result<Vec<f64>, String> {
     let k = folds.clamp(2, rows.len().max(2));
     let mut pred = vec![0.0; rows.len()];
     for f in 0..k {
@@ -356,7 +474,7 @@ pub fn cross_validate(rows: &[Row], folds: usize, opts: FitOptions) -> Result<Ve
         let fit = fit(&train, opts)?;
         for (i, r) in rows.iter().enumerate() {
             if i % k == f {
-                pred[i] = fit.predict(&r.terms);
+                pred[i] = predict(&fit, r);
             }
         }
     }
@@ -393,7 +511,7 @@ mod tests {
                     *t = ((i * 7 + j * 3) % 13) as f64 + 1.0;
                 }
                 let y: f64 = terms.iter().zip(coef).map(|(t, c)| t * c).sum();
-                Row { terms, energy_mj: 1.0, latency_ms: y, measured_energy_mj: Some(2.0) }
+                Row { terms, energy_mj: 1.0, static_w: 0.0, latency_ms: y, measured_energy_mj: Some(2.0) }
             })
             .collect()
     }
@@ -417,6 +535,32 @@ mod tests {
         let truth_y: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
         assert!(stats::mape(&pred, &truth_y) < 3.0, "MAPE {}", stats::mape(&pred, &truth_y));
         assert!(fit(&[], FitOptions::default()).is_err());
+    }
+
+    #[test]
+    fn energy_splits_into_dynamic_energy_and_static_power() {
+        // A device with 3× the model's dynamic energy and 4× its static power, over latencies
+        // 1.5× the model's: both come back, and predicted energy follows calibrated latency.
+        let mut rows = rows_from(&[1.5; term::N], 40);
+        for (i, r) in rows.iter_mut().enumerate() {
+            let raw_ms: f64 = r.terms.iter().sum();
+            let dynamic = 2.0 + (i % 7) as f64;
+            r.static_w = 0.1;
+            r.energy_mj = dynamic + 0.1 * raw_ms;
+            r.measured_energy_mj = Some(3.0 * dynamic + 4.0 * 0.1 * r.latency_ms);
+        }
+        let f = fit(&rows, FitOptions { ridge: 1e-9, ..Default::default() }).unwrap();
+        assert!((f.energy_scale - 3.0).abs() < 1e-6 && (f.static_power_scale - 4.0).abs() < 1e-6, "{f:?}");
+        for r in &rows {
+            let m = r.measured_energy_mj.unwrap();
+            assert!((f.predict_energy(r) - m).abs() < 1e-6 * m);
+        }
+        // Energy that is all static power (dynamic 0) needs no ridge pulling the dynamic part up.
+        for r in rows.iter_mut() {
+            r.measured_energy_mj = Some(5.0 * 0.1 * r.latency_ms);
+        }
+        let f = fit(&rows, FitOptions::default()).unwrap();
+        assert!(f.energy_scale < 1e-6 && (f.static_power_scale - 5.0).abs() < 1e-6, "{f:?}");
     }
 
     #[test]

@@ -328,6 +328,7 @@ fn pipeline_overlap(graph: &Graph, model: &Model, kernels: &[Kernel], owner: &[u
         return;
     }
     let hz = n.clock_ghz * 1e9;
+    let static_w = model.static_power();
     let on_host: Vec<bool> = costs.iter().map(|c| c.on_host).collect();
     let pointwise = |i: usize| matches!(kernels[i].class, Class::Pointwise | Class::Grouped) && !on_host[i];
     let sole_consumer = |k: &Kernel| -> Option<usize> {
@@ -354,13 +355,13 @@ fn pipeline_overlap(graph: &Graph, model: &Model, kernels: &[Kernel], owner: &[u
         if let Some(p) = producer.filter(|&p| pointwise(p) && sole_consumer(&kernels[p]) == Some(feeds)) {
             let t = crate::analytic::compute_term(kernels[p].class);
             let handed = (kernels[p].out_elems as f64 / hz).min(costs[p].terms[t]);
-            costs[p].latency_s -= handed;
-            costs[p].terms[t] -= handed;
             // It computes at the depthwise's output rate: 1/s² of its work before a stride-s one.
             let s = kernels[d].geometry.map_or(1, |g| g.stride[0] * g.stride[1]) as f64;
-            let strided = costs[p].terms[t] * (1.0 - 1.0 / s);
-            costs[p].latency_s -= strided;
-            costs[p].terms[t] -= strided;
+            let strided = (costs[p].terms[t] - handed) * (1.0 - 1.0 / s);
+            costs[p].latency_s -= handed + strided;
+            costs[p].terms[t] -= handed + strided;
+            // Static power is paid over the time saved no more.
+            costs[p].energy_j -= static_w * (handed + strided);
             streamed += costs[p].latency_s;
         }
         if let Some(c) = sole_consumer(&kernels[d]).filter(|&c| pointwise(c)) {
@@ -370,6 +371,7 @@ fn pipeline_overlap(graph: &Graph, model: &Model, kernels: &[Kernel], owner: &[u
         if window > streamed {
             costs[d].latency_s += window - streamed;
             costs[d].terms[term::DEPTHWISE] += window - streamed;
+            costs[d].energy_j += static_w * (window - streamed);
         }
     }
 }

@@ -273,6 +273,26 @@ fn layer_pipeline_expansions_run_at_their_depthwise_output_rate() {
 }
 
 #[test]
+fn static_energy_is_static_power_over_the_network_latency() {
+    // Energy calibrated to static power alone (a board at constant power, as HW-NAS-Bench's
+    // FPGA energy is: 7 W × latency) is static power × the *network's* latency, also where the
+    // layer pipeline overlaps an expansion with its depthwise, and with every latency term
+    // scaled differently.
+    use nasc_costmodel::analytic::{term, Scaling};
+    let mut m = Model::new(nasc_targets::lookup("fpga-zc706").unwrap()).unwrap();
+    let static_w = m.target.energy.static_w;
+    let mut latency = [1.0; term::N];
+    latency.iter_mut().enumerate().for_each(|(i, c)| *c = 0.5 + 0.1 * i as f64);
+    m.scaling = Some(Scaling { latency, energy: 0.0, static_power: 23.0 });
+    let space = spaces::lookup("fbnet:imagenet").unwrap();
+    for block in ["k3_e1", "k3_e1_g2", "k5_e6", "k3_e3"] {
+        let r = price(&space.subnet(&vec![block; 22].join(",")).unwrap(), &m);
+        let want = 23.0 * static_w * r.latency_ms;
+        assert!((r.energy_mj - want).abs() < 1e-9 * want, "{block}: {} mJ against {want} mJ", r.energy_mj);
+    }
+}
+
+#[test]
 fn npu_weight_traffic_has_a_term_of_its_own() {
     use nasc_costmodel::analytic::term;
     // Eyeriss moves a late 1×1 layer's 2.8 M weights and an early layer's activations through

@@ -49,8 +49,19 @@ pub fn run(o: Options) -> Result<()> {
     let folds = rows.len().clamp(2, 5);
     nasc::io::write_atomic(&o.output, serde_json::to_string_pretty(&profile)?.as_bytes())?;
     let v = &profile.validation;
+    let energy = match &profile.energy_validation {
+        Some(e) => format!(
+            "energy: dynamic ×{:.3}, static power ×{:.3}; {folds}-fold cross-validated: Spearman {:.4}, MAPE {:.1} %, within ±10 % {:.1} %\n",
+            profile.fit.energy_scale,
+            profile.fit.static_power_scale,
+            e.spearman,
+            e.mape,
+            100.0 * e.within_10
+        ),
+        None => String::new(),
+    };
     super::emit(&format!(
-        "fitted {} terms on {} measurements (ridge {ridge}); {folds}-fold cross-validated: Spearman {:.4}, MAPE {:.1} %, within ±10 % {:.1} %\nwrote {}\n",
+        "fitted {} terms on {} measurements (ridge {ridge}); {folds}-fold cross-validated: Spearman {:.4}, MAPE {:.1} %, within ±10 % {:.1} %\n{energy}wrote {}\n",
         profile.terms.len(),
         rows.len(),
         v.spearman,

@@ -193,5 +193,25 @@ pub fn run(o: Options) -> Result<()> {
             r.additive_half.spearman
         );
     }
+    let energy: Vec<_> = results.iter().filter(|r| !r.energy_draws.is_empty()).collect();
+    if !energy.is_empty() {
+        out += &format!(
+            "\nenergy, calibrated on the same draws (dynamic energy and static power):\n{:<16} {:<16} {:<11} | {:>22} {:>20} {:>20} | {:>7}\n",
+            "dataset", "latency metric", "target", "Spearman", "MAPE %", "±10 % share", "ρ MACs"
+        );
+        for r in energy {
+            let f = |(m, lo, hi): (f64, f64, f64), p: usize| format!("{m:.prec$} [{lo:.prec$},{hi:.prec$}]", prec = p);
+            out += &format!(
+                "{:<16} {:<16} {:<11} | {:>22} {:>20} {:>20} | {:>7.3}\n",
+                r.dataset,
+                r.metric,
+                r.target,
+                f(r.energy_spread(|v| v.spearman), 3),
+                f(r.energy_spread(|v| v.mape), 1),
+                f(r.energy_spread(|v| v.within_10), 3),
+                r.energy_spearman_macs
+            );
+        }
+    }
     super::emit(&out)
 }
