@@ -173,8 +173,9 @@ pub fn run(o: Options) -> Result<()> {
         "add. ±10",
         "add. ρ"
     );
+    // Mean [min,max] over draws, to `p` decimals.
+    let f = |(m, lo, hi): (f64, f64, f64), p: usize| format!("{m:.prec$} [{lo:.prec$},{hi:.prec$}]", prec = p);
     for r in &results {
-        let f = |(m, lo, hi): (f64, f64, f64), p: usize| format!("{m:.prec$} [{lo:.prec$},{hi:.prec$}]", prec = p);
         out += &format!(
             "{:<16} {:<16} {:<11} {:>6} {:>4} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {:>7.3} {:>7.3} | {:>8.3} {:>7.3}\n",
             r.dataset,
@@ -200,7 +201,6 @@ pub fn run(o: Options) -> Result<()> {
             "dataset", "latency metric", "target", "Spearman", "MAPE %", "±10 % share", "ρ MACs"
         );
         for r in energy {
-            let f = |(m, lo, hi): (f64, f64, f64), p: usize| format!("{m:.prec$} [{lo:.prec$},{hi:.prec$}]", prec = p);
             out += &format!(
                 "{:<16} {:<16} {:<11} | {:>22} {:>20} {:>20} | {:>7.3}\n",
                 r.dataset,
