@@ -17,9 +17,10 @@
 //! Energy, when measured, is fitted after latency, in two parts: dynamic energy (MACs and
 //! memory traffic) gets a coefficient, and so does the target's static power, which is paid
 //! over the *calibrated* latency — on a device that idles at a few watts (a Jetson board) it
-//! is most of the energy, and it is what makes energy follow latency. A [`Profile`] records the device, the
-//! date, the source file and its hash, the coefficients and its own cross-validated error; it
-//! applies to a [`Model`] as a [`Scaling`].
+//! is most of the energy, and it is what makes energy follow latency.
+//!
+//! A [`Profile`] records the device, the date, the source file and its hash, the coefficients
+//! and its own cross-validated error; it applies to a [`Model`] as a [`Scaling`].
 
 use serde::{Deserialize, Serialize};
 
@@ -204,12 +205,12 @@ pub fn fit(rows: &[Row], opts: FitOptions) -> Result<Fit, String> {
     Ok(Fit { coefficients: coef, energy_scale, static_power_scale })
 }
 
-/// The two energy coefficients `(dynamic, static power)` for rows with measured energy, given
-/// the latency coefficients: relative least squares like the latency fit — a robust global
-/// scale first, then non-negative least squares with a ridge towards it, Huber-reweighted. The
-/// ridge is chosen from 0 and [`RIDGE_GRID`] by k-fold cross-validated MAPE (its strongest end is one
-/// scale for both parts), so 20 measurements do not buy a split they cannot support. `(1, 1)`
-/// without energy measurements.
+/// The two energy coefficients `(dynamic, static power)` for rows with measured energy:
+/// relative least squares like the latency fit — a robust global scale first, then
+/// non-negative least squares with a ridge towards it, Huber-reweighted. The ridge is chosen
+/// from 0 and [`RIDGE_GRID`] by k-fold cross-validated MAPE (its strongest end is one scale for
+/// both parts), so 20 measurements do not buy a split they cannot support. `(1, 1)` without
+/// energy measurements.
 fn fit_energy(rows: &[Row], opts: FitOptions) -> (f64, f64) {
     // Per measured row: dynamic energy, static energy over the *measured* latency (a fit to
     // these rows' calibrated latencies would see them fitted too well, and credit static power
