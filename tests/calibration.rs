@@ -299,3 +299,42 @@ fn energy_calibrates_to_dynamic_energy_and_static_power() {
         assert!(v.spearman >= rho && v.mape <= mape && v.within_10 >= within, "{target}: {v:?}");
     }
 }
+
+#[test]
+fn calibrate_and_validate_measured_energy_from_the_cli() {
+    // `energy_mj` in the measurement CSV: `nasc calibrate` fits and reports the two energy
+    // coefficients, the profile carries them, and `nasc validate` scores energy too.
+    let dir = tempfile::tempdir().unwrap();
+    let lat = nasc::validate::load(data(), "fbnet-cifar100", "edgegpu_latency").unwrap();
+    let en = nasc::validate::load(data(), "fbnet-cifar100", "edgegpu_energy").unwrap();
+    assert_eq!(lat.archs, en.archs);
+    let csv = |rows: std::ops::Range<usize>| -> String {
+        let mut s = String::from("arch,latency_ms,energy_mj\n");
+        for i in rows.map(|i| i * 17) {
+            s += &format!("\"{}\",{},{}\n", lat.archs[i], lat.measured[i], en.measured[i]);
+        }
+        s
+    };
+    let (train, test, prof) = (dir.path().join("t.csv"), dir.path().join("s.csv"), dir.path().join("p.json"));
+    std::fs::write(&train, csv(0..20)).unwrap();
+    std::fs::write(&test, csv(20..220)).unwrap();
+    let (train, test, prof) = (train.to_str().unwrap(), test.to_str().unwrap(), prof.to_str().unwrap());
+    let msg = ok(&["calibrate", "-t", "jetson-tx2", "--measurements", train, "--space", "fbnet:cifar100", "-o", prof]);
+    assert!(msg.contains("energy: dynamic ×") && msg.contains("static power ×"), "{msg}");
+    let p = nasc::costmodel::calibrate::Profile::from_json(&std::fs::read_to_string(prof).unwrap()).unwrap();
+    assert!(p.energy_validation.is_some() && p.fit.static_power_scale > 1.0, "{:?}", p.fit);
+    let score = |extra: &[&str]| {
+        let mut a = vec!["validate", "-t", "jetson-tx2", "--measurements", test, "--space", "fbnet:cifar100", "--json"];
+        a.extend_from_slice(extra);
+        common::json(&ok(&a))["energy"].clone()
+    };
+    let (raw, cal) = (score(&[]), score(&["--profile", prof]));
+    eprintln!(
+        "TX2 energy on 200 held-out rows: MAPE {} → {}, ρ {} → {}",
+        raw["mape"], cal["mape"], raw["spearman"], cal["spearman"]
+    );
+    assert_eq!(cal["rows"], 200);
+    assert!(raw["mape"].as_f64().unwrap() > 50.0 && cal["mape"].as_f64().unwrap() < 8.0, "{raw} {cal}");
+    let text = ok(&["validate", "-t", "jetson-tx2", "--measurements", test, "--space", "fbnet:cifar100"]);
+    assert!(text.contains("on jetson-tx2, energy: 200 rows"), "{text}");
+}

@@ -21,7 +21,7 @@ pub struct Options {
     #[arg(long, requires = "dataset")]
     metric: Option<String>,
     /// Or a measurement CSV (`arch,latency_ms[,energy_mj]`) of a space (with --space) or of
-    /// the models of a layer table (with --models).
+    /// the models of a layer table (with --models); energy is scored too when every row has it.
     #[arg(long, value_name = "M.csv")]
     measurements: Option<PathBuf>,
     /// The space of the measurement CSV's architecture strings.
@@ -80,20 +80,36 @@ pub fn run(o: Options) -> Result<()> {
             }
             nasc::io::write_atomic(out, &w.into_inner()?)?;
         }
+        // Energy too, when every row measured it.
+        let energy = rows.iter().map(|r| r.measured_energy_mj).collect::<Option<Vec<f64>>>().map(|m| {
+            let p: Vec<f64> = rows.iter().map(|r| r.energy_mj).collect();
+            Validation::of(&p, &m)
+        });
         if o.json {
-            return super::emit(&format!("{}\n", serde_json::to_string_pretty(&v)?));
+            let mut j = serde_json::to_value(&v)?;
+            if let Some(e) = &energy {
+                j["energy"] = serde_json::to_value(e)?;
+            }
+            return super::emit(&format!("{}\n", serde_json::to_string_pretty(&j)?));
         }
-        return super::emit(&format!(
-            "{} on {}: {} rows, Spearman {:.4}, Kendall {:.4}, MAPE {:.1} %, within ±10 % {:.1} %, within ±20 % {:.1} %\n",
-            path.display(),
-            model.target.name,
-            v.rows,
-            v.spearman,
-            v.kendall,
-            v.mape,
-            100.0 * v.within_10,
-            100.0 * v.within_20
-        ));
+        let line = |what: &str, v: &Validation| {
+            format!(
+                "{} on {}{what}: {} rows, Spearman {:.4}, Kendall {:.4}, MAPE {:.1} %, within ±10 % {:.1} %, within ±20 % {:.1} %\n",
+                path.display(),
+                model.target.name,
+                v.rows,
+                v.spearman,
+                v.kendall,
+                v.mape,
+                100.0 * v.within_10,
+                100.0 * v.within_20
+            )
+        };
+        let mut out = line("", &v);
+        if let Some(e) = &energy {
+            out += &line(", energy", e);
+        }
+        return super::emit(&out);
     }
     let (Some(dataset), Some(metric)) = (&o.dataset, &o.metric) else {
         anyhow::bail!("give --dataset and --metric, or --measurements with --space or --models");
