@@ -214,6 +214,10 @@ pub struct CaseResult {
     /// Per draw, where the case measured energy: the calibrated energy on the held-out rows.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub energy_draws: Vec<Validation>,
+    /// The baseline on the same draws: the model's energy under one fitted scale (what
+    /// calibration did before static power had a coefficient of its own).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub energy_one_scale_draws: Vec<Validation>,
     /// Spearman ρ of MACs against measured energy on all rows (NaN without energy).
     pub energy_spearman_macs: f64,
 }
@@ -227,6 +231,11 @@ impl CaseResult {
     /// The same over the energy draws.
     pub fn energy_spread(&self, f: impl Fn(&Validation) -> f64) -> (f64, f64, f64) {
         spread(&self.energy_draws, f)
+    }
+
+    /// The same over the one-scale energy baseline's draws.
+    pub fn energy_one_scale_spread(&self, f: impl Fn(&Validation) -> f64) -> (f64, f64, f64) {
+        spread(&self.energy_one_scale_draws, f)
     }
 }
 
@@ -338,7 +347,7 @@ pub fn run_case(
     // Small sets keep at least 4 rows to score (ncnn boards have 26–32 networks).
     let train = train.min(n.saturating_sub(4)).max(1);
     let mut out = Vec::new();
-    let mut energy_draws = Vec::new();
+    let (mut energy_draws, mut energy_one_scale_draws) = (Vec::new(), Vec::new());
     let (mut pooled_pred, mut pooled_truth, mut pooled_macs) = (Vec::new(), Vec::new(), Vec::new());
     for k in 0..draws {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_add(k as u64));
@@ -357,6 +366,13 @@ pub fn run_case(
         if let Some(e) = te.iter().map(|&i| rows[i].measured_energy_mj).collect::<Option<Vec<f64>>>() {
             let pe: Vec<f64> = te.iter().map(|&i| f.predict_energy(&rows[i])).collect();
             energy_draws.push(Validation::of(&pe, &e));
+            // One scale s minimising Σ (s·p/m − 1)² over the calibration rows.
+            let (num, den) = tr_rows.iter().fold((0.0, 0.0), |(a, b), r| {
+                let u = r.energy_mj / r.measured_energy_mj.unwrap_or(f64::NAN);
+                (a + u, b + u * u)
+            });
+            let one: Vec<f64> = te.iter().map(|&i| num / den * rows[i].energy_mj).collect();
+            energy_one_scale_draws.push(Validation::of(&one, &e));
         }
         pooled_pred.extend_from_slice(&pred);
         pooled_truth.extend_from_slice(&t);
@@ -385,6 +401,7 @@ pub fn run_case(
         spearman_macs: stats::spearman(&macs, &truth),
         additive_half: Validation::of(&pb, &tb),
         energy_draws,
+        energy_one_scale_draws,
         energy_spearman_macs: match rows.iter().map(|r| r.measured_energy_mj).collect::<Option<Vec<f64>>>() {
             Some(e) => stats::spearman(&macs, &e),
             None => f64::NAN,

@@ -297,6 +297,10 @@ fn energy_calibrates_to_dynamic_energy_and_static_power() {
         let v = Validation::of(&pred, &truth);
         eprintln!("{target} energy: {v:?} ({fit:?})");
         assert!(v.spearman >= rho && v.mape <= mape && v.within_10 >= within, "{target}: {v:?}");
+        // The study scores energy on its draws, next to one scale on the same draws.
+        let r = run_case(data(), &case, 20, 1, 1, None).unwrap();
+        let (two, one) = (&r.energy_draws[0], &r.energy_one_scale_draws[0]);
+        assert!(two.mape < one.mape, "{target}: {} % against one scale's {} %", two.mape, one.mape);
     }
 }
 
