@@ -155,20 +155,7 @@ pub fn fit(rows: &[Row], opts: FitOptions) -> Result<Fit, String> {
     //    least squares s = Σ w(p/y) / Σ w(p/y)² (a few rows the runtime folded away or timed
     //    wrongly must not set the scale every coefficient is pulled towards).
     let u: Vec<f64> = rows.iter().map(|r| pred(r) / r.latency_ms).collect();
-    if u.iter().all(|&v| v <= 0.0) {
-        return Err("the model predicts zero latency for every measurement".into());
-    }
-    let mut ratios: Vec<f64> = u.iter().filter(|&&v| v > 0.0).map(|v| 1.0 / v).collect();
-    ratios.sort_by(f64::total_cmp);
-    let mut s = ratios[ratios.len() / 2];
-    for _ in 0..opts.rounds.max(1) {
-        let (num, den) = u.iter().fold((0.0, 0.0), |(a, b), &v| {
-            let e = (s * v - 1.0).abs();
-            let w = if e <= opts.huber { 1.0 } else { opts.huber / e };
-            (a + w * v, b + w * v * v)
-        });
-        s = num / den;
-    }
+    let s = robust_scale(&u, opts).ok_or("the model predicts zero latency for every measurement")?;
     // 2–3. Ridge NNLS on relative residuals, reweighted (Huber).
     let n = term::N;
     let mut weights = vec![1.0; rows.len()];
@@ -193,11 +180,7 @@ pub fn fit(rows: &[Row], opts: FitOptions) -> Result<Fit, String> {
             .map(|r| {
                 let e =
                     ((r.terms.iter().zip(&coef).map(|(t, c)| t * c).sum::<f64>() - r.latency_ms) / r.latency_ms).abs();
-                if e <= opts.huber {
-                    1.0
-                } else {
-                    opts.huber / e
-                }
+                huber(e, opts)
             })
             .collect();
     }
@@ -251,20 +234,9 @@ fn fit_energy(rows: &[Row], opts: FitOptions) -> (f64, f64) {
 /// `[dynamic, static]` coefficients of `[dynamic mJ, static mJ, measured mJ]` rows at one ridge.
 fn energy_nnls(e: &[[f64; 3]], ridge: f64, opts: FitOptions) -> [f64; 2] {
     let u: Vec<f64> = e.iter().map(|[d, st, m]| (d + st) / m).collect();
-    let mut ratios: Vec<f64> = u.iter().filter(|&&v| v > 0.0).map(|v| 1.0 / v).collect();
-    if ratios.is_empty() {
+    let Some(g) = robust_scale(&u, opts) else {
         return [1.0, 1.0];
-    }
-    ratios.sort_by(f64::total_cmp);
-    let mut g = ratios[ratios.len() / 2];
-    let huber = |err: f64| if err <= opts.huber { 1.0 } else { opts.huber / err };
-    for _ in 0..opts.rounds.max(1) {
-        let (num, den) = u.iter().fold((0.0, 0.0), |(a, b), &v| {
-            let w = huber((g * v - 1.0).abs());
-            (a + w * v, b + w * v * v)
-        });
-        g = num / den;
-    }
+    };
     let mut w: Vec<f64> = vec![1.0; e.len()];
     let mut x = vec![g, g];
     for _ in 0..opts.rounds.max(1) {
@@ -273,9 +245,38 @@ fn energy_nnls(e: &[[f64; 3]], ridge: f64, opts: FitOptions) -> [f64; 2] {
         let scale = |j: usize| a.iter().skip(j).step_by(2).map(|v| v * v).sum::<f64>() / e.len() as f64;
         let lambda: Vec<f64> = (0..2).map(|j| ridge * e.len() as f64 * scale(j).max(1e-12)).collect();
         x = nnls_ridge(&a, &b, 2, &lambda, &[g, g]);
-        w = e.iter().map(|[d, st, m]| huber(((x[0] * d + x[1] * st) - m).abs() / m)).collect();
+        w = e.iter().map(|[d, st, m]| huber(((x[0] * d + x[1] * st) - m).abs() / m, opts)).collect();
     }
     [x[0], x[1]]
+}
+
+/// The Huber weight of a relative residual `e`.
+fn huber(e: f64, opts: FitOptions) -> f64 {
+    if e <= opts.huber {
+        1.0
+    } else {
+        opts.huber / e
+    }
+}
+
+/// The robust global scale `s` of predictions over measurements `u = p / y`: from the median
+/// of `y / p`, Huber-reweighted least squares `s = Σ w u / Σ w u²` (a few rows the runtime
+/// folded away or timed wrongly must not set it). `None` when nothing is predicted above 0.
+fn robust_scale(u: &[f64], opts: FitOptions) -> Option<f64> {
+    let mut ratios: Vec<f64> = u.iter().filter(|&&v| v > 0.0).map(|v| 1.0 / v).collect();
+    if ratios.is_empty() {
+        return None;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let mut s = ratios[ratios.len() / 2];
+    for _ in 0..opts.rounds.max(1) {
+        let (num, den) = u.iter().fold((0.0, 0.0), |(a, b), &v| {
+            let w = huber((s * v - 1.0).abs(), opts);
+            (a + w * v, b + w * v * v)
+        });
+        s = num / den;
+    }
+    Some(s)
 }
 
 /// Ridge strengths [`fit_auto`] chooses from.
