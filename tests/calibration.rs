@@ -31,15 +31,18 @@ const FLOORS: &[(Case, f64, f64)] = &[
 ];
 
 /// ncnn boards (26–32 networks, f32 and int8; 6–12 held out per draw): (board, target, pooled Spearman floor
-/// over 5 draws, pooled MAPE ceiling %), from what they measured when this was written.
+/// over 5 draws, pooled MAPE ceiling %), from what they measured when this was written. (Pricing
+/// weights that no cache holds once from DRAM, not twice, raised every board's uncalibrated ρ
+/// and took the Pi 3's pooled MAPE from 12.6 to 14.8 % and the SG2000's from 36.6 to 40.3 %:
+/// their ceilings moved with it.)
 const BOARD_FLOORS: &[(&str, &str, f64, f64)] = &[
     ("pi4-a72", "cortex-a72", 0.95, 26.0),
     ("rk3588-a76", "cortex-a76", 0.93, 31.0),
     ("rk3588-a55", "cortex-a53", 0.89, 33.0),
     ("rk3566-a55", "cortex-a53", 0.92, 30.0),
-    ("pi3-a53", "cortex-a53", 0.96, 14.0),
+    ("pi3-a53", "cortex-a53", 0.96, 16.0),
     ("unoq-a53", "cortex-a53", 0.95, 31.0),
-    ("sg2000-c906", "c906", 0.92, 39.0),
+    ("sg2000-c906", "c906", 0.92, 42.0),
 ];
 
 #[test]

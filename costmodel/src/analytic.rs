@@ -275,8 +275,9 @@ impl Model {
         // A batch-1 inference reads every weight once, from DRAM (between inferences the
         // activations of the whole network and everything else on the core evict them). Kept
         // local to the kernel on purpose: a kernel's cost depends only on the kernel, which is
-        // what makes the expected-cost tables exact.
-        let dram_bytes = in_bytes * k.weight_elems as f64;
+        // what makes the expected-cost tables exact. A working set no cache holds already
+        // streams everything, weights included, from DRAM.
+        let dram_bytes = if level.is_some() { in_bytes * k.weight_elems as f64 } else { 0.0 };
         let memory = bytes / level_bw + dram_bytes / (t.dram.bandwidth_gbs * 1e9);
         let overhead = c.kernel_overhead_us * 1e-6;
         let latency = compute.max(memory) + overhead;

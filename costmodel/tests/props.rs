@@ -310,3 +310,25 @@ fn npu_weight_traffic_has_a_term_of_its_own() {
     let a72 = Model::new(nasc_targets::lookup("cortex-a72").unwrap()).unwrap();
     assert_eq!(price(&conv_net(352, 1984, 7, 1, false), &a72).terms_ms[term::WEIGHTS], 0.0);
 }
+
+#[test]
+fn weights_no_cache_holds_are_read_from_dram_once() {
+    // A 2048 → 4096 dense layer (32 MiB of weights, past every cache) streams its weights
+    // from DRAM once, not once as its working set and again as its weight reads (which priced
+    // Note10's last two layers 1.56× their measured time).
+    let mut g = Graph::new("gemv");
+    let x = g.add("x", Op::Input(Input { shape: vec![1, 2048] }), &[]).unwrap();
+    let d = g.add("fc", Op::Dense(Dense { out_features: 4096, bias: false, act: None }), &[x]).unwrap();
+    g.add("y", Op::Output, &[d]).unwrap();
+    let mut memory_bound = 0;
+    for m in models().into_iter().filter(|m| m.target.cpu().is_some()) {
+        let r = price(&g, &m);
+        let bytes = 4.0 * (2048.0 + 2048.0 * 4096.0 + 4096.0);
+        let stream_ms = bytes / (m.target.dram.bandwidth_gbs * 1e9) * 1e3;
+        let memory_ms = r.terms_ms[nasc_costmodel::analytic::term::MEMORY];
+        assert!(r.latency_ms >= stream_ms, "{}: {} ms for a {stream_ms} ms stream", m.target.name, r.latency_ms);
+        assert!(memory_ms <= 1.001 * stream_ms, "{}: {memory_ms} ms moving a {stream_ms} ms stream", m.target.name);
+        memory_bound += usize::from(memory_ms > 0.0);
+    }
+    assert!(memory_bound >= 3, "{memory_bound} CPU targets memory-bound on a GEMV");
+}
