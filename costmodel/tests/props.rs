@@ -320,10 +320,10 @@ fn weights_no_cache_holds_are_read_from_dram_once() {
     let x = g.add("x", Op::Input(Input { shape: vec![1, 2048] }), &[]).unwrap();
     let d = g.add("fc", Op::Dense(Dense { out_features: 4096, bias: false, act: None }), &[x]).unwrap();
     g.add("y", Op::Output, &[d]).unwrap();
+    let bytes = 4.0 * (2048.0 + 2048.0 * 4096.0 + 4096.0);
     let mut memory_bound = 0;
     for m in models().into_iter().filter(|m| m.target.cpu().is_some()) {
         let r = price(&g, &m);
-        let bytes = 4.0 * (2048.0 + 2048.0 * 4096.0 + 4096.0);
         let stream_ms = bytes / (m.target.dram.bandwidth_gbs * 1e9) * 1e3;
         let memory_ms = r.terms_ms[nasc_costmodel::analytic::term::MEMORY];
         assert!(r.latency_ms >= stream_ms, "{}: {} ms for a {stream_ms} ms stream", m.target.name, r.latency_ms);
