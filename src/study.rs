@@ -4,6 +4,12 @@
 //! Next to it, on the same rows: the Spearman ρ of MACs, and a per-layer additive
 //! least-squares fit (one coefficient per (searchable layer, option) plus a constant, the
 //! lookup table a NAS paper would fit) trained on *half* of the rows.
+//!
+//! The ncnn boards are scored a second time on the same draws with a *transfer prior*: the
+//! shape of the profiles fitted to every other ncnn board of the same instruction set
+//! ([`transfer_sources`]) — what a new board's 20 measurements can lean on when the runtime
+//! has been calibrated elsewhere (HELP meta-trains on other devices the same way). The
+//! board's own rows never enter its prior; the other boards ran the same networks.
 
 use std::path::Path;
 
@@ -12,7 +18,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
 
-use crate::costmodel::calibrate::{fit, fit_auto, FitOptions, Row, Validation};
+use crate::costmodel::analytic::Terms;
+use crate::costmodel::calibrate::{fit, fit_auto, prior_shape, FitOptions, Row, Validation};
 use crate::costmodel::{cost, stats, Model};
 use crate::ir::spaces;
 use crate::validate::{load, Dataset};
@@ -53,6 +60,37 @@ pub const CASES: &[Case] = &[
     Case { dataset: "ncnn", metric: "unoq-a53", target: "cortex-a53", energy: None },
     Case { dataset: "ncnn", metric: "sg2000-c906", target: "c906", energy: None },
 ];
+
+/// The cases whose full-data fits make a case's transfer prior: for an ncnn board, every other
+/// ncnn board whose target has the same instruction set (the architecture of its triple:
+/// ncnn's ARM and RISC-V kernels are different code). Empty for every other case.
+pub fn transfer_sources(case: &Case) -> Result<Vec<&'static Case>> {
+    if case.dataset != "ncnn" {
+        return Ok(Vec::new());
+    }
+    let isa = |c: &Case| -> Result<String> {
+        let t = crate::targets::lookup(c.target)?;
+        Ok(t.cpu().map_or(String::new(), |c| c.triple.split('-').next().unwrap_or("").to_string()))
+    };
+    let own = isa(case)?;
+    let mut out = Vec::new();
+    for c in CASES.iter().filter(|c| c.dataset == "ncnn" && c.metric != case.metric) {
+        if isa(c)? == own {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// A case's transfer prior: the [`prior_shape`] of its [`transfer_sources`], each fitted to all
+/// its rows (the profiles `nasc study profiles` ships for them). `None` without sources.
+pub fn transfer_prior(data: &Path, case: &Case) -> Result<Option<Terms>> {
+    let fits = transfer_sources(case)?
+        .par_iter()
+        .map(|c| fit_auto(&case_rows(data, c)?, FitOptions::default()).map(|(f, _)| f).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(prior_shape(&fits.iter().collect::<Vec<_>>()))
+}
 
 /// The analytic terms and measurements of every row of a case on its target (what a shipped
 /// profile is fitted to).
@@ -220,6 +258,22 @@ pub struct CaseResult {
     pub energy_one_scale_draws: Vec<Validation>,
     /// Spearman ρ of MACs against measured energy on all rows (NaN without energy).
     pub energy_spearman_macs: f64,
+    /// The same draws calibrated with the transfer prior, where the case has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<Transfer>,
+}
+
+/// A case's draws calibrated with its transfer prior ([`transfer_prior`]).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Transfer {
+    /// The boards the prior comes from.
+    pub sources: Vec<String>,
+    /// The prior shape, per term.
+    pub prior: Vec<f64>,
+    /// Per draw: scores on the rows not used for calibration.
+    pub draws: Vec<Validation>,
+    /// All draws' held-out predictions scored together.
+    pub pooled: Validation,
 }
 
 impl CaseResult {
@@ -236,6 +290,13 @@ impl CaseResult {
     /// The same over the one-scale energy baseline's draws.
     pub fn energy_one_scale_spread(&self, f: impl Fn(&Validation) -> f64) -> (f64, f64, f64) {
         spread(&self.energy_one_scale_draws, f)
+    }
+}
+
+impl Transfer {
+    /// Mean, minimum and maximum of a score over the draws.
+    pub fn spread(&self, f: impl Fn(&Validation) -> f64) -> (f64, f64, f64) {
+        spread(&self.draws, f)
     }
 }
 
@@ -341,6 +402,9 @@ pub fn run_case(
 ) -> Result<CaseResult> {
     let model = Model::new(crate::targets::lookup(case.target)?)?;
     let Prepared { rows, macs, feats, width } = prepare(data, case, &model)?;
+    let prior = transfer_prior(data, case)?;
+    let mut transfer_draws = Vec::new();
+    let mut transfer_pred = Vec::new();
     let n = rows.len();
     let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
     let analytic: Vec<f64> = rows.iter().map(|r| r.terms.iter().sum()).collect();
@@ -355,14 +419,23 @@ pub fn run_case(
         idx.shuffle(&mut rng);
         let (tr, te) = idx.split_at(train.min(n - 1));
         let tr_rows: Vec<Row> = tr.iter().map(|&i| rows[i].clone()).collect();
-        let f = match opts {
-            Some(o) => fit(&tr_rows, o),
-            None => fit_auto(&tr_rows).map(|(f, _)| f),
-        }
-        .map_err(anyhow::Error::msg)?;
+        let calibrate = |prior: Option<Terms>| {
+            match opts {
+                Some(o) => fit(&tr_rows, FitOptions { prior, ..o }),
+                None => fit_auto(&tr_rows, FitOptions { prior, ..Default::default() }).map(|(f, _)| f),
+            }
+            .map_err(anyhow::Error::msg)
+        };
+        let f = calibrate(None)?;
         let pred: Vec<f64> = te.iter().map(|&i| f.predict(&rows[i].terms)).collect();
         let t: Vec<f64> = te.iter().map(|&i| truth[i]).collect();
         out.push(Validation::of(&pred, &t));
+        if prior.is_some() {
+            let f = calibrate(prior)?;
+            let p: Vec<f64> = te.iter().map(|&i| f.predict(&rows[i].terms)).collect();
+            transfer_draws.push(Validation::of(&p, &t));
+            transfer_pred.extend(p);
+        }
         if let Some(e) = te.iter().map(|&i| rows[i].measured_energy_mj).collect::<Option<Vec<f64>>>() {
             let pe: Vec<f64> = te.iter().map(|&i| f.predict_energy(&rows[i])).collect();
             energy_draws.push(Validation::of(&pe, &e));
@@ -405,6 +478,15 @@ pub fn run_case(
         energy_spearman_macs: match rows.iter().map(|r| r.measured_energy_mj).collect::<Option<Vec<f64>>>() {
             Some(e) => stats::spearman(&macs, &e),
             None => f64::NAN,
+        },
+        transfer: match prior {
+            Some(p) => Some(Transfer {
+                sources: transfer_sources(case)?.iter().map(|c| c.metric.to_string()).collect(),
+                prior: p.to_vec(),
+                pooled: Validation::of(&transfer_pred, &pooled_truth),
+                draws: transfer_draws,
+            }),
+            None => None,
         },
     })
 }

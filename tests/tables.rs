@@ -179,6 +179,39 @@ fn study_tables_feed_calibrate_and_validate() {
     ]));
     let rho = v["spearman"].as_f64().or_else(|| v[0]["spearman"].as_f64()).unwrap();
     assert!(rho > 0.9, "{v}");
+    // A prior from shipped profiles of related boards is recorded in the profile; a prior
+    // that cannot be read stops the fit before anything is written.
+    let with_prior = dir.join("pi4-prior.json");
+    let missing = dir.join("never.json");
+    let calibrate_with = |prior: &str, out: &Path| {
+        [
+            "calibrate",
+            "-t",
+            "cortex-a72",
+            "--measurements",
+            pi4.to_str().unwrap(),
+            "--models",
+            layers_csv.to_str().unwrap(),
+            "--prior",
+            "builtin:cortex-a53/ncnn-pi3-a53",
+            "--prior",
+            prior,
+            "-o",
+            out.to_str().unwrap(),
+        ]
+        .map(str::to_string)
+    };
+    let args = calibrate_with("builtin:cortex-a76/ncnn-rk3588-a76", &with_prior);
+    let out = ok(&args.each_ref().map(String::as_str));
+    assert!(out.contains("prior from 2 profiles"), "{out}");
+    let p = common::json(&std::fs::read_to_string(&with_prior).unwrap());
+    let sources = p["prior"].as_array().unwrap();
+    assert!(sources.len() == 2 && sources[0].as_str().unwrap().contains("Raspberry Pi 3"), "{p}");
+    assert!(p["fit"]["global_scale"].as_f64().unwrap() > 0.0, "{p}");
+    let args = calibrate_with("/nonexistent/prior.json", &missing);
+    let e = fails(&args.each_ref().map(String::as_str));
+    assert!(e.contains("/nonexistent/prior.json"), "{e}");
+    assert!(!missing.exists());
     let e = fails(&["study", "tables", "--data", "/nonexistent", "-o", d]);
     assert!(e.contains("/nonexistent/"), "{e}");
     std::fs::remove_dir_all(&dir).ok();

@@ -19,6 +19,13 @@
 //! over the *calibrated* latency — on a device that idles at a few watts (a Jetson board) it
 //! is most of the energy, and it is what makes energy follow latency.
 //!
+//! A *prior* ([`prior_shape`]) replaces the analytic model's shape where a runtime is known to
+//! depart from it: the coefficients of profiles of related devices (the same runtime on other
+//! chips), each relative to its global scale. Each term is then multiplied by its prior before
+//! the fit, so the global scale and the ridge pull towards the prior's shape instead of the
+//! analytic model's — what few measurements of a new device lean on (HELP's transfer from
+//! other devices, with a calibrated model in place of a learnt one).
+//!
 //! A [`Profile`] records the device, the date, the source file and its hash, the coefficients
 //! and its own cross-validated error; it applies to a [`Model`] as a [`Scaling`].
 
@@ -52,11 +59,13 @@ pub struct FitOptions {
     pub huber: f64,
     /// Reweighting rounds.
     pub rounds: usize,
+    /// Per-term prior shape ([`prior_shape`]); `None`: the analytic model's (all ones).
+    pub prior: Option<Terms>,
 }
 
 impl Default for FitOptions {
     fn default() -> Self {
-        FitOptions { ridge: 0.05, huber: 0.1, rounds: 6 }
+        FitOptions { ridge: 0.05, huber: 0.1, rounds: 6, prior: None }
     }
 }
 
@@ -70,6 +79,10 @@ pub struct Fit {
     /// Coefficient of the target's static power (1 when energy was not measured).
     #[serde(default = "unit")]
     pub static_power_scale: f64,
+    /// The global scale the coefficients were pulled towards (0 in profiles written before it
+    /// was recorded): the coefficients over it are the fit's shape ([`Fit::shape`]).
+    #[serde(default)]
+    pub global_scale: f64,
 }
 
 fn unit() -> f64 {
@@ -86,6 +99,24 @@ impl Fit {
     pub fn predict_energy(&self, r: &Row) -> f64 {
         let (dynamic, _) = energy_parts(r);
         self.energy_scale * dynamic + self.static_power_scale * r.static_w * self.predict(&r.terms)
+    }
+
+    /// The coefficients relative to the global scale: what the fit learnt about the shape of
+    /// the analytic model on this device, apart from its absolute speed. Profiles written
+    /// before the global scale was recorded use the median coefficient in its place.
+    pub fn shape(&self) -> Terms {
+        let scale = if self.global_scale > 0.0 {
+            self.global_scale
+        } else {
+            let mut c = self.coefficients.clone();
+            c.sort_by(f64::total_cmp);
+            c[c.len() / 2]
+        };
+        let mut out = [1.0; term::N];
+        if scale > 0.0 {
+            out.iter_mut().zip(&self.coefficients).for_each(|(o, c)| *o = c / scale);
+        }
+        out
     }
 
     /// As a model scaling.
@@ -142,6 +173,24 @@ pub fn nnls_ridge(a: &[f64], b: &[f64], n: usize, lambda: &[f64], prior: &[f64])
     x
 }
 
+/// The smallest share of the global scale a prior keeps a term at: a term the related
+/// devices drove to 0 can still be fitted on this one.
+const PRIOR_FLOOR: f64 = 0.02;
+
+/// The prior shape of a set of fits of related devices ([`FitOptions::prior`]): per term, the
+/// geometric mean of their [`Fit::shape`]s, at least [`PRIOR_FLOOR`]. `None` without fits.
+pub fn prior_shape(fits: &[&Fit]) -> Option<Terms> {
+    if fits.is_empty() {
+        return None;
+    }
+    let shapes: Vec<Terms> = fits.iter().map(|f| f.shape()).collect();
+    let mut out = [1.0; term::N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (shapes.iter().map(|s| s[i].max(PRIOR_FLOOR).ln()).sum::<f64>() / shapes.len() as f64).exp();
+    }
+    Some(out)
+}
+
 /// Fits coefficients to rows (see the module docs).
 pub fn fit(rows: &[Row], opts: FitOptions) -> Result<Fit, String> {
     if rows.is_empty() {
@@ -150,6 +199,29 @@ pub fn fit(rows: &[Row], opts: FitOptions) -> Result<Fit, String> {
     if let Some(r) = rows.iter().find(|r| !(r.latency_ms.is_finite() && r.latency_ms > 0.0)) {
         return Err(format!("measured latency {} is not a positive number", r.latency_ms));
     }
+    let (coefficients, global_scale) = match opts.prior {
+        // The latency fit on terms scaled by the prior, its coefficients scaled back.
+        Some(p) => {
+            let p = p.map(|v| v.max(PRIOR_FLOOR));
+            let scaled: Vec<Row> = rows
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    r.terms.iter_mut().zip(&p).for_each(|(t, c)| *t *= c);
+                    r
+                })
+                .collect();
+            let (c, s) = fit_latency(&scaled, opts)?;
+            (c.iter().zip(&p).map(|(c, p)| c * p).collect(), s)
+        }
+        None => fit_latency(rows, opts)?,
+    };
+    let (energy_scale, static_power_scale) = fit_energy(rows, opts);
+    Ok(Fit { coefficients, energy_scale, static_power_scale, global_scale })
+}
+
+/// The latency coefficients of rows and the global scale they were pulled towards.
+fn fit_latency(rows: &[Row], opts: FitOptions) -> Result<(Vec<f64>, f64), String> {
     let pred = |r: &Row| r.terms.iter().sum::<f64>();
     // 1. Global scale in relative error, robustly: from the median of y/p, Huber-reweighted
     //    least squares s = Σ w(p/y) / Σ w(p/y)² (a few rows the runtime folded away or timed
@@ -184,8 +256,7 @@ pub fn fit(rows: &[Row], opts: FitOptions) -> Result<Fit, String> {
             })
             .collect();
     }
-    let (energy_scale, static_power_scale) = fit_energy(rows, opts);
-    Ok(Fit { coefficients: coef, energy_scale, static_power_scale })
+    Ok((coef, s))
 }
 
 /// The two energy coefficients `(dynamic, static power)` for rows with measured energy:
@@ -288,14 +359,14 @@ pub const RIDGE_GRID: [f64; 10] = [0.0, 0.0003, 0.001, 0.003, 0.01, 0.05, 0.3, 2
 
 /// Fits with the ridge strength that minimises the k-fold cross-validated MAPE on the rows
 /// themselves (k = 5, or one row per fold below 10 rows): few rows or noisy measurements keep
-/// the coefficients near the global scale, many clean rows let each term move. Returns the
-/// fit and the chosen ridge.
-pub fn fit_auto(rows: &[Row]) -> Result<(Fit, f64), String> {
+/// the coefficients near the global scale, many clean rows let each term move. `base` gives
+/// every other option (the prior). Returns the fit and the chosen ridge.
+pub fn fit_auto(rows: &[Row], base: FitOptions) -> Result<(Fit, f64), String> {
     let folds = if rows.len() >= 10 { 5 } else { rows.len() };
-    let mut best = (f64::INFINITY, FitOptions::default().ridge);
+    let mut best = (f64::INFINITY, base.ridge);
     if folds >= 2 {
         for &ridge in &RIDGE_GRID {
-            let opts = FitOptions { ridge, ..Default::default() };
+            let opts = FitOptions { ridge, ..base };
             let pred = cross_validate(rows, folds, opts)?;
             let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
             let m = stats::mape(&pred, &truth);
@@ -304,7 +375,7 @@ pub fn fit_auto(rows: &[Row]) -> Result<(Fit, f64), String> {
             }
         }
     }
-    Ok((fit(rows, FitOptions { ridge: best.1, ..Default::default() })?, best.1))
+    Ok((fit(rows, FitOptions { ridge: best.1, ..base })?, best.1))
 }
 
 /// Scores of predictions against measurements.
@@ -365,21 +436,29 @@ pub struct Profile {
     /// The same for energy, when every row measured it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy_validation: Option<Validation>,
+    /// The profiles whose shape was the prior ([`prior_shape`]), as `device (source, hash)`;
+    /// empty when the fit started from the analytic model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prior: Vec<String>,
 }
 
 impl Profile {
-    /// Fits a profile to rows ([`fit_auto`]) and scores it by k-fold cross-validation on the
-    /// same rows (k = 5, fewer below 5 rows); `source_bytes` are hashed into it. Returns it
-    /// with the chosen ridge.
+    /// Fits a profile to rows ([`fit_auto`]), with the shape of `prior` profiles as the prior
+    /// when there are any, and scores it by k-fold cross-validation on the same rows (k = 5,
+    /// fewer below 5 rows); `source_bytes` are hashed into it. Returns it with the chosen
+    /// ridge.
     pub fn fit(
         rows: &[Row],
         target: &str,
         device: String,
         source: String,
         source_bytes: &[u8],
+        prior: &[&Profile],
     ) -> Result<(Profile, f64), String> {
-        let (fit, ridge) = fit_auto(rows)?;
-        let opts = FitOptions { ridge, ..Default::default() };
+        let fits: Vec<&Fit> = prior.iter().map(|p| &p.fit).collect();
+        let base = FitOptions { prior: prior_shape(&fits), ..Default::default() };
+        let (fit, ridge) = fit_auto(rows, base)?;
+        let opts = FitOptions { ridge, ..base };
         let folds = rows.len().clamp(2, 5);
         let cv = cross_validate(rows, folds, opts)?;
         let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
@@ -400,6 +479,7 @@ impl Profile {
             fit,
             validation: Validation::of(&cv, &truth),
             energy_validation,
+            prior: prior.iter().map(|p| format!("{} ({}, {})", p.device, p.source, p.source_hash)).collect(),
         };
         Ok((profile, ridge))
     }
@@ -591,12 +671,74 @@ mod tests {
             let y = terms.iter().zip(&truth).map(|(t, c)| t * c).sum();
             Row { terms, energy_mj: 1.0, static_w: 0.0, latency_ms: y, measured_energy_mj: None }
         };
-        let (f, ridge) = fit_auto(&(0..20).map(row).collect::<Vec<_>>()).unwrap();
+        let (f, ridge) = fit_auto(&(0..20).map(row).collect::<Vec<_>>(), FitOptions::default()).unwrap();
         let held_out: Vec<Row> = (20..220).map(row).collect();
         let pred: Vec<f64> = held_out.iter().map(|r| f.predict(&r.terms)).collect();
         let truth_y: Vec<f64> = held_out.iter().map(|r| r.latency_ms).collect();
         let mape = stats::mape(&pred, &truth_y);
         assert!(mape < 0.15, "ridge {ridge}: held-out MAPE {mape} %");
+    }
+
+    #[test]
+    fn a_prior_of_the_right_shape_is_what_few_rows_lean_on() {
+        // A device 4× slower than the model whose runtime departs from it term by term, as the
+        // ncnn boards do (Winograd convolutions 3× faster, pooling 7× slower, …), measured on 6
+        // networks: fewer rows than terms. A related device's profile (its own global scale
+        // 0.5) carries the shape; with it as the prior, 6 rows give the held-out rows to
+        // 1e-6, without it the fit misses them by percents.
+        let shape: [f64; term::N] = [0.4, 0.8, 1.0, 0.7, 0.5, 7.0, 1.5, 0.7, 3.0, 1.0, 2.0, 0.3, 1.0];
+        let row = |i: u64| {
+            let terms: [f64; term::N] = std::array::from_fn(|j| {
+                let h = (i * 13 + j as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                1.0 + (h % 1000) as f64 / 100.0
+            });
+            let y = terms.iter().zip(&shape).map(|(t, c)| 4.0 * t * c).sum();
+            Row { terms, energy_mj: 1.0, static_w: 0.0, latency_ms: y, measured_energy_mj: None }
+        };
+        let related = Fit {
+            coefficients: shape.iter().map(|c| 0.5 * c).collect(),
+            energy_scale: 1.0,
+            static_power_scale: 1.0,
+            global_scale: 0.5,
+        };
+        assert!(related.shape().iter().zip(&shape).all(|(a, b)| (a - b).abs() < 1e-12));
+        let train: Vec<Row> = (0..6).map(row).collect();
+        let held_out: Vec<Row> = (6..206).map(row).collect();
+        let truth: Vec<f64> = held_out.iter().map(|r| r.latency_ms).collect();
+        let mape = |f: &Fit| stats::mape(&held_out.iter().map(|r| f.predict(&r.terms)).collect::<Vec<_>>(), &truth);
+        let prior = prior_shape(&[&related]);
+        let (with, _) = fit_auto(&train, FitOptions { prior, ..Default::default() }).unwrap();
+        let (without, _) = fit_auto(&train, FitOptions::default()).unwrap();
+        assert!(mape(&with) < 1e-4, "with the prior: {} %", mape(&with));
+        assert!(mape(&without) > 1.0, "without: {} %", mape(&without));
+        // The fit records the scale it pulled towards: its shape is the prior's again.
+        assert!((with.global_scale - 4.0).abs() < 1e-6, "{with:?}");
+        assert!(with.shape().iter().zip(&shape).all(|(a, b)| (a - b).abs() < 1e-6), "{with:?}");
+    }
+
+    #[test]
+    fn prior_shapes_average_geometrically_with_a_floor() {
+        let fit = |c: Vec<f64>, global_scale| Fit {
+            coefficients: c,
+            energy_scale: 1.0,
+            static_power_scale: 1.0,
+            global_scale,
+        };
+        let mut a = vec![2.0; term::N];
+        a[0] = 8.0;
+        a[1] = 0.0;
+        let b = vec![1.0; term::N];
+        let p = prior_shape(&[&fit(a, 2.0), &fit(b, 0.5)]).unwrap();
+        // Term 0: √(4 · 2); term 1: √(0.02 · 2) (0 floored); the rest √(1 · 2).
+        assert!((p[0] - 8f64.sqrt()).abs() < 1e-12 && (p[1] - 0.04f64.sqrt()).abs() < 1e-12, "{p:?}");
+        assert!(p[2..].iter().all(|v| (v - 2f64.sqrt()).abs() < 1e-12), "{p:?}");
+        assert_eq!(prior_shape(&[]), None);
+        // A profile written before the global scale was recorded: the median coefficient.
+        let mut c = vec![3.0; term::N];
+        c[4] = 30.0;
+        let old: Fit = serde_json::from_str(&format!(r#"{{"coefficients":{c:?},"energy_scale":1.0}}"#)).unwrap();
+        assert_eq!(old.global_scale, 0.0);
+        assert!((old.shape()[4] - 10.0).abs() < 1e-12 && (old.shape()[0] - 1.0).abs() < 1e-12);
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub struct Options {
     /// Free-text name of the measured device (default: the target's description).
     #[arg(long)]
     device: Option<String>,
+    /// A profile of a related device — the same runtime on another chip — whose shape (its
+    /// coefficients over its global scale) replaces the analytic model's as the prior the
+    /// fit starts from and is pulled towards; a file or `builtin:<name>`. Repeat it to use the
+    /// geometric mean of several. Helps most with few measurements (see README, "Transfer").
+    #[arg(long, value_name = "PROFILE.json")]
+    prior: Vec<PathBuf>,
     /// The profile to write.
     #[arg(short, long, value_name = "PROFILE.json")]
     output: PathBuf,
@@ -42,10 +48,17 @@ pub fn run(o: Options) -> Result<()> {
         (None, Some(m)) => nasc::study::Networks::Models(m.clone()),
         (None, None) => anyhow::bail!("give --space or --models"),
     };
+    let priors = o.prior.iter().map(|p| super::model::read_profile(p)).collect::<Result<Vec<_>>>()?;
     let rows = nasc::study::measurement_rows(&o.measurements, &nets, &model, &ms)?;
-    let (profile, ridge) =
-        Profile::fit(&rows, &model.target.name, device, o.measurements.display().to_string(), &bytes)
-            .map_err(anyhow::Error::msg)?;
+    let (profile, ridge) = Profile::fit(
+        &rows,
+        &model.target.name,
+        device,
+        o.measurements.display().to_string(),
+        &bytes,
+        &priors.iter().collect::<Vec<_>>(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let folds = rows.len().clamp(2, 5);
     nasc::io::write_atomic(&o.output, serde_json::to_string_pretty(&profile)?.as_bytes())?;
     let v = &profile.validation;
@@ -61,9 +74,13 @@ pub fn run(o: Options) -> Result<()> {
         None => String::new(),
     };
     super::emit(&format!(
-        "fitted {} terms on {} measurements (ridge {ridge}); {folds}-fold cross-validated: Spearman {:.4}, MAPE {:.1} %, within ±10 % {:.1} %\n{energy}wrote {}\n",
+        "fitted {} terms on {} measurements (ridge {ridge}{}); {folds}-fold cross-validated: Spearman {:.4}, MAPE {:.1} %, within ±10 % {:.1} %\n{energy}wrote {}\n",
         profile.terms.len(),
         rows.len(),
+        match priors.len() {
+            0 => String::new(),
+            n => format!(", prior from {n} profile{}", if n == 1 { "" } else { "s" }),
+        },
         v.spearman,
         v.mape,
         100.0 * v.within_10,

@@ -80,6 +80,7 @@ pub fn profiles(o: ProfilesOptions) -> Result<()> {
             nasc::study::case_device(c),
             format!("data/{} ({} {}, {} rows)", nasc::study::case_source(c), c.dataset, c.metric, rows.len()),
             &bytes,
+            &[],
         )
         .map_err(anyhow::Error::msg)?;
         let path = o.out.join(&name);
@@ -193,6 +194,27 @@ pub fn run(o: Options) -> Result<()> {
             r.additive_half.within_10,
             r.additive_half.spearman
         );
+    }
+    let transfer: Vec<_> = results.iter().filter_map(|r| Some((r, r.transfer.as_ref()?))).collect();
+    if !transfer.is_empty() {
+        out += &format!(
+            "\nthe same draws with a transfer prior (the shape of the profiles fitted to the other boards of the same instruction set):\n{:<16} {:<16} {:<11} | {:>22} {:>22} {:>20} {:>20} | {:>15} | prior from\n",
+            "dataset", "metric", "target", "Spearman", "Kendall", "MAPE %", "±10 % share", "pooled ρ (MACs)"
+        );
+        for (r, t) in transfer {
+            out += &format!(
+                "{:<16} {:<16} {:<11} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {}\n",
+                r.dataset,
+                r.metric,
+                r.target,
+                f(t.spread(|v| v.spearman), 3),
+                f(t.spread(|v| v.kendall), 3),
+                f(t.spread(|v| v.mape), 1),
+                f(t.spread(|v| v.within_10), 3),
+                format!("{:.3} ({:.3})", t.pooled.spearman, r.pooled_spearman_macs),
+                t.sources.join(" ")
+            );
+        }
     }
     let energy: Vec<_> = results.iter().filter(|r| !r.energy_draws.is_empty()).collect();
     if !energy.is_empty() {
