@@ -154,17 +154,16 @@ fn study_tables_feed_calibrate_and_validate() {
     let layers_csv = dir.join("ncnn.layers.csv");
     let pi4 = dir.join("ncnn-pi4-a72.csv");
     let profile = dir.join("pi4.json");
-    ok(&[
-        "calibrate",
-        "-t",
-        "cortex-a72",
-        "--measurements",
-        pi4.to_str().unwrap(),
-        "--models",
-        layers_csv.to_str().unwrap(),
-        "-o",
-        profile.to_str().unwrap(),
-    ]);
+    let calibrate = |extra: &[&str], out: &Path| {
+        let args: Vec<String> = ["calibrate", "-t", "cortex-a72", "--measurements", pi4.to_str().unwrap()]
+            .into_iter()
+            .chain(["--models", layers_csv.to_str().unwrap(), "-o", out.to_str().unwrap()])
+            .chain(extra.iter().copied())
+            .map(str::to_string)
+            .collect();
+        args
+    };
+    ok(&strs(&calibrate(&[], &profile)));
     let v = common::json(&ok(&[
         "validate",
         "-t",
@@ -183,36 +182,23 @@ fn study_tables_feed_calibrate_and_validate() {
     // that cannot be read stops the fit before anything is written.
     let with_prior = dir.join("pi4-prior.json");
     let missing = dir.join("never.json");
-    let calibrate_with = |prior: &str, out: &Path| {
-        [
-            "calibrate",
-            "-t",
-            "cortex-a72",
-            "--measurements",
-            pi4.to_str().unwrap(),
-            "--models",
-            layers_csv.to_str().unwrap(),
-            "--prior",
-            "builtin:cortex-a53/ncnn-pi3-a53",
-            "--prior",
-            prior,
-            "-o",
-            out.to_str().unwrap(),
-        ]
-        .map(str::to_string)
-    };
-    let args = calibrate_with("builtin:cortex-a76/ncnn-rk3588-a76", &with_prior);
-    let out = ok(&args.each_ref().map(String::as_str));
+    let prior_a53 = ["--prior", "builtin:cortex-a53/ncnn-pi3-a53", "--prior"];
+    let args = calibrate(&[&prior_a53[..], &["builtin:cortex-a76/ncnn-rk3588-a76"]].concat(), &with_prior);
+    let out = ok(&strs(&args));
     assert!(out.contains("prior from 2 profiles"), "{out}");
     let p = common::json(&std::fs::read_to_string(&with_prior).unwrap());
     let sources = p["prior"].as_array().unwrap();
     assert!(sources.len() == 2 && sources[0].as_str().unwrap().contains("Raspberry Pi 3"), "{p}");
     assert!(p["fit"]["global_scale"].as_f64().unwrap() > 0.0, "{p}");
-    let args = calibrate_with("/nonexistent/prior.json", &missing);
-    let e = fails(&args.each_ref().map(String::as_str));
+    let e = fails(&strs(&calibrate(&[&prior_a53[..], &["/nonexistent/prior.json"]].concat(), &missing)));
     assert!(e.contains("/nonexistent/prior.json"), "{e}");
     assert!(!missing.exists());
     let e = fails(&["study", "tables", "--data", "/nonexistent", "-o", d]);
     assert!(e.contains("/nonexistent/"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Borrows owned arguments for `ok` and `fails`.
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
 }
