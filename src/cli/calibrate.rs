@@ -29,7 +29,9 @@ pub struct Options {
     /// A profile of a related device — the same runtime on another chip — whose shape (its
     /// coefficients over its global scale) replaces the analytic model's as the prior the
     /// fit starts from and is pulled towards; a file or `builtin:<name>`. Repeat it to use the
-    /// geometric mean of several. Helps most with few measurements (see README, "Transfer").
+    /// geometric mean of several. Fitted with the same `--target`, its shape departs from the
+    /// same model (calibrate the related device's measurements with this target first); helps
+    /// most with few measurements (see README, "Transfer").
     #[arg(long, value_name = "PROFILE.json")]
     prior: Vec<PathBuf>,
     /// The profile to write.
@@ -49,6 +51,17 @@ pub fn run(o: Options) -> Result<()> {
         (None, None) => anyhow::bail!("give --space or --models"),
     };
     let priors = o.prior.iter().map(|p| super::model::read_profile(p)).collect::<Result<Vec<_>>>()?;
+    for (p, path) in priors.iter().zip(&o.prior) {
+        if p.target != model.target.name {
+            eprintln!(
+                "note: prior {} was fitted on target `{}`: its shape departs from that model, not `{}`'s (calibrate its measurements with -t {} for an exact transfer)",
+                path.display(),
+                p.target,
+                model.target.name,
+                model.target.name
+            );
+        }
+    }
     let rows = nasc::study::measurement_rows(&o.measurements, &nets, &model, &ms)?;
     let (profile, ridge) = Profile::fit(
         &rows,

@@ -198,7 +198,7 @@ pub fn run(o: Options) -> Result<()> {
     let transfer: Vec<_> = results.iter().filter_map(|r| Some((r, r.transfer.as_ref()?))).collect();
     if !transfer.is_empty() {
         out += &format!(
-            "\nthe same draws with a transfer prior (the shape of the profiles fitted to the other boards of the same instruction set):\n{:<16} {:<16} {:<11} | {:>22} {:>22} {:>20} {:>20} | {:>15} | prior from\n",
+            "\nthe same draws with a transfer prior (the shape of profiles fitted on this target to the other boards of the same instruction set):\n{:<16} {:<16} {:<11} | {:>22} {:>22} {:>20} {:>20} | {:>15} | prior from\n",
             "dataset", "metric", "target", "Spearman", "Kendall", "MAPE %", "±10 % share", "pooled ρ (MACs)"
         );
         for (r, t) in transfer {
