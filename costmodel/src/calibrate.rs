@@ -175,7 +175,7 @@ pub fn nnls_ridge(a: &[f64], b: &[f64], n: usize, lambda: &[f64], prior: &[f64])
 
 /// The smallest share of the global scale a prior keeps a term at: a term the related
 /// devices drove to 0 can still be fitted on this one.
-const PRIOR_FLOOR: f64 = 0.02;
+pub const PRIOR_FLOOR: f64 = 0.02;
 
 /// The prior shape of a set of fits of related devices ([`FitOptions::prior`]): per term, the
 /// geometric mean of their [`Fit::shape`]s, at least [`PRIOR_FLOOR`]. `None` without fits.
