@@ -424,10 +424,11 @@ pub fn run_case(
         idx.shuffle(&mut rng);
         let (tr, te) = idx.split_at(train.min(n - 1));
         let tr_rows: Vec<Row> = tr.iter().map(|&i| rows[i].clone()).collect();
-        let calibrate = |prior: Option<Terms>| {
+        // Calibrates on the draw, from the analytic model's shape or a prior's.
+        let calibrate = |shape: Option<Terms>| {
             match opts {
-                Some(o) => fit(&tr_rows, FitOptions { prior, ..o }),
-                None => fit_auto(&tr_rows, FitOptions { prior, ..Default::default() }).map(|(f, _)| f),
+                Some(o) => fit(&tr_rows, FitOptions { prior: shape, ..o }),
+                None => fit_auto(&tr_rows, FitOptions { prior: shape, ..Default::default() }).map(|(f, _)| f),
             }
             .map_err(anyhow::Error::msg)
         };
