@@ -82,12 +82,12 @@ pub fn transfer_sources(case: &Case) -> Result<Vec<&'static Case>> {
     Ok(out)
 }
 
-/// A case's transfer prior: the [`prior_shape`] of its [`transfer_sources`], each fitted to all
-/// its rows *on the case's target* — every shape then departs from the same analytic model,
+/// A case's transfer prior: the [`prior_shape`] of its `sources` ([`transfer_sources`]), each
+/// fitted to all its rows *on the case's target* — every shape then departs from the same analytic model,
 /// which the shapes of the profiles shipped for the other boards' own targets do not (on the
 /// RK3588 A76, pooled ρ 0.938 with those, 0.971 with these). `None` without sources.
-pub fn transfer_prior(data: &Path, case: &Case) -> Result<Option<Terms>> {
-    let fits = transfer_sources(case)?
+pub fn transfer_prior(data: &Path, case: &Case, sources: &[&Case]) -> Result<Option<Terms>> {
+    let fits = sources
         .par_iter()
         .map(|c| {
             let seen = Case { target: case.target, ..(*c).clone() };
@@ -407,7 +407,8 @@ pub fn run_case(
 ) -> Result<CaseResult> {
     let model = Model::new(crate::targets::lookup(case.target)?)?;
     let Prepared { rows, macs, feats, width } = prepare(data, case, &model)?;
-    let prior = transfer_prior(data, case)?;
+    let sources = transfer_sources(case)?;
+    let prior = transfer_prior(data, case, &sources)?;
     let mut transfer_draws = Vec::new();
     let mut transfer_pred = Vec::new();
     let n = rows.len();
@@ -485,15 +486,12 @@ pub fn run_case(
             Some(e) => stats::spearman(&macs, &e),
             None => f64::NAN,
         },
-        transfer: match prior {
-            Some(p) => Some(Transfer {
-                sources: transfer_sources(case)?.iter().map(|c| c.metric.to_string()).collect(),
-                prior: p.to_vec(),
-                pooled: Validation::of(&transfer_pred, &pooled_truth),
-                draws: transfer_draws,
-            }),
-            None => None,
-        },
+        transfer: prior.map(|p| Transfer {
+            sources: sources.iter().map(|c| c.metric.to_string()).collect(),
+            prior: p.to_vec(),
+            pooled: Validation::of(&transfer_pred, &pooled_truth),
+            draws: transfer_draws,
+        }),
     })
 }
 
