@@ -1111,6 +1111,9 @@ fn pointwise_tiled<'ctx>(
     })
 }
 
+/// Largest scratch of [`conv_windowed`]'s wide rows (its padded input plane and every output
+/// plane `sw` wide), in bytes.
+const WIDE_BYTES: usize = 256 * 1024;
 /// Scratch of [`conv_banded`], in f32 (64 KiB on the stack).
 const BAND_SCRATCH: usize = 16 * 1024;
 /// Most multiply-adds per output [`conv_banded`] takes: beyond, one output's chain of fused
@@ -1425,7 +1428,9 @@ fn depthwise_band<'ctx>(
 /// zero-bordered scratch plane on the stack, then every output channel of its group adds its
 /// `kh × kw` taps (weights held in registers, the tap loop unrolled) over every output
 /// position — no bounds tests, one load and store of each output per input channel, and an
-/// inner loop over output columns the vectoriser handles (strided for stride 2).
+/// inner loop over output columns the vectoriser handles (strided for stride 2). At stride 1 on
+/// rows narrower than a tile of positions, the outputs are accumulated as wide as the scratch's
+/// rows, so the loop runs over whole planes (3× faster on 96 channels at 14×14).
 #[allow(clippy::too_many_arguments)]
 fn conv_windowed<'ctx>(
     e: &Emitter<'_, 'ctx>,
@@ -1444,6 +1449,65 @@ fn conv_windowed<'ctx>(
     let [pad_h, pad_w] = c.padding;
     let (sh, sw) = (h + 2 * pad_h, wd + 2 * pad_w);
     let plane = oh * ow;
+    // Narrow rows at stride 1: outputs are accumulated `sw` wide (the scratch's row pitch), so
+    // one flat loop over `oh · sw` positions reads the scratch contiguously and vectorises
+    // where a row of under two vectors would not (the columns past `ow` are computed and
+    // dropped); the valid columns are activated into the output at the end.
+    let pad_len = sh * sw + c.dilation[1] * (kw - 1);
+    let wide_len = cout * oh * sw;
+    if c.stride == [1, 1] && ow < TILE_P && (pad_len + wide_len) * 4 <= WIDE_BYTES {
+        // Two arrays, so the vectoriser sees the reads and the accumulators cannot overlap.
+        let wide = e.scratch_array(pad_len + wide_len, "wide")?;
+        let scratch = e.entry_alloca(e.f32t.array_type(pad_len as u32), "pad")?;
+        e.lp(pad_len, &mut |i| e.store(scratch, i, e.f(0.0)))?;
+        return e.lp(n, &mut |b| {
+            e.lp(cout, &mut |oc| {
+                let init = if has_bias { e.load(bg, oc)? } else { e.f(0.0) };
+                let base = e.mul(oc, oh * sw)?;
+                e.lp(oh * sw, &mut |q| e.store(wide, e.add(base, q)?, init))
+            })?;
+            e.lp(groups, &mut |g| {
+                e.lp(cin_g, &mut |icg| {
+                    let ic = e.add(e.mul(g, cin_g)?, icg)?;
+                    let xbase = e.mul(e.add(e.mul(b, cin)?, ic)?, h * wd)?;
+                    e.lp(h, &mut |y| {
+                        let src = e.add(xbase, e.mul(y, wd)?)?;
+                        let dst = e.add(e.mul(y, sw)?, e.i64(pad_h * sw + pad_w))?;
+                        e.lp(wd, &mut |x| e.store(scratch, e.add(dst, x)?, e.load(xp, e.add(src, x)?)?))
+                    })?;
+                    e.lp(cout_g, &mut |ocg| {
+                        let oc = e.add(e.mul(g, cout_g)?, ocg)?;
+                        let wbase = e.mul(e.add(e.mul(oc, cin_g)?, icg)?, kh * kw)?;
+                        let ws: Vec<FloatValue<'ctx>> =
+                            (0..kh * kw).map(|t| e.load(wg, e.add(wbase, e.i64(t))?)).collect::<Result<_>>()?;
+                        let obase = e.mul(oc, oh * sw)?;
+                        e.lp(oh * sw, &mut |q| {
+                            let o = e.add(obase, q)?;
+                            let mut acc = e.load(wide, o)?;
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let tap = ky * c.dilation[0] * sw + kx * c.dilation[1];
+                                    acc = e.fmuladd(ws[ky * kw + kx], e.load(scratch, e.add(q, e.i64(tap))?)?, acc)?;
+                                }
+                            }
+                            e.store(wide, o, acc)
+                        })
+                    })
+                })
+            })?;
+            e.lp(cout * oh, &mut |r| {
+                let from = e.mul(r, sw)?;
+                let to = e.add(e.mul(b, cout * plane)?, e.mul(r, ow)?)?;
+                e.lp(ow, &mut |x| {
+                    let mut v = e.load(wide, e.add(from, x)?)?;
+                    if let Some(act) = act {
+                        v = e.act(act, v)?;
+                    }
+                    e.store(op, e.add(to, x)?, v)
+                })
+            })
+        });
+    }
     let scratch = e.scratch_array(sh * sw, "pad")?;
     // Borders stay zero: only the interior is written below.
     e.lp(sh * sw, &mut |i| e.store(scratch, i, e.f(0.0)))?;
@@ -1762,54 +1826,68 @@ fn kernel<'ctx>(
             })?;
         }
         Op::AvgPool(p) | Op::MaxPool(p) => {
+            // Each plane is copied into a scratch bordered by the padding value (−∞ for max, 0
+            // for average) and as wide and tall as every window reaches, so the windows need
+            // no bounds tests and the loop over a row's outputs vectorises (strided for stride
+            // 2). An average that excludes padding divides by the window's rows inside the
+            // input times its columns inside it.
             let is_max = matches!(node.op, Op::MaxPool(_));
             let s = &shapes[ins[0].index()];
             let (h, wd) = (s[2], s[3]);
             let (oh, ow) = (out_shape[2], out_shape[3]);
+            let ([kh, kw], [sy, sx], [ph, pw]) = (p.kernel, p.stride, p.padding);
+            let sh = ((oh - 1) * sy + kh).max(h + ph);
+            let swd = ((ow - 1) * sx + kw).max(wd + pw);
+            let scratch = e.scratch_array(sh * swd, "pool")?;
+            let fill = e.f(if is_max { f32::NEG_INFINITY } else { 0.0 });
+            e.lp(sh * swd, &mut |i| e.store(scratch, i, fill))?;
             let src = off(ins[0]);
+            let i64t = e.ctx.i64_type();
+            // Taps of a window starting at `start` (padded coordinates) inside `0..n`.
+            let inside = |start: IntValue<'ctx>, pad: usize, k: usize, n: usize| -> Result<FloatValue<'ctx>> {
+                let lo = e.b.build_int_sub(start, e.i64(pad), "lo").map_err(cg)?;
+                let hi = e.add(lo, e.i64(k))?;
+                let zero = i64t.const_zero();
+                let lo_pos = e.b.build_int_compare(IntPredicate::SGT, lo, zero, "lp").map_err(cg)?;
+                let lo = e.b.build_select(lo_pos, lo, zero, "lo").map_err(cg)?.into_int_value();
+                let hi_in = e.b.build_int_compare(IntPredicate::SLT, hi, e.i64(n), "hp").map_err(cg)?;
+                let hi = e.b.build_select(hi_in, hi, e.i64(n), "hi").map_err(cg)?.into_int_value();
+                // Through i32: AVX2 has no vector i64 → f32 conversion.
+                let c = e.b.build_int_sub(hi, lo, "c").map_err(cg)?;
+                let c = e.b.build_int_truncate(c, e.ctx.i32_type(), "c32").map_err(cg)?;
+                e.b.build_signed_int_to_float(c, e.f32t, "cf").map_err(cg)
+            };
             e.lp(s[0] * s[1], &mut |nc| {
-                let plane = e.mul(nc, h * wd)?;
+                let plane = e.add(e.mul(nc, h * wd)?, e.i64(src))?;
+                e.lp(h, &mut |y| {
+                    let from = e.add(plane, e.mul(y, wd)?)?;
+                    let to = e.add(e.mul(y, swd)?, e.i64(ph * swd + pw))?;
+                    e.lp(wd, &mut |x| e.store(scratch, e.add(to, x)?, e.load(a, e.add(from, x)?)?))
+                })?;
+                let orow = e.mul(nc, oh)?;
                 e.lp(oh, &mut |oy| {
+                    let row = e.mul(oy, sy * swd)?;
+                    let rows_in =
+                        if is_max || p.count_include_pad { None } else { Some(inside(e.mul(oy, sy)?, ph, kh, h)?) };
+                    let obase = e.add(e.mul(e.add(orow, oy)?, ow)?, e.i64(out_off))?;
                     e.lp(ow, &mut |ox| {
-                        let mut acc = e.f(if is_max { f32::NEG_INFINITY } else { 0.0 });
-                        let mut count = e.f(0.0);
-                        for ky in 0..p.kernel[0] {
-                            for kx in 0..p.kernel[1] {
-                                let iy =
-                                    e.b.build_int_sub(
-                                        e.add(e.mul(oy, p.stride[0])?, e.i64(ky))?,
-                                        e.i64(p.padding[0]),
-                                        "iy",
-                                    )
-                                    .map_err(cg)?;
-                                let ix =
-                                    e.b.build_int_sub(
-                                        e.add(e.mul(ox, p.stride[1])?, e.i64(kx))?,
-                                        e.i64(p.padding[1]),
-                                        "ix",
-                                    )
-                                    .map_err(cg)?;
-                                let oky = e.b.build_int_compare(IntPredicate::ULT, iy, e.i64(h), "oky").map_err(cg)?;
-                                let okx = e.b.build_int_compare(IntPredicate::ULT, ix, e.i64(wd), "okx").map_err(cg)?;
-                                let ok = e.b.build_and(oky, okx, "ok").map_err(cg)?;
-                                let iyc = e.b.build_select(oky, iy, e.i64(0), "iyc").map_err(cg)?.into_int_value();
-                                let ixc = e.b.build_select(okx, ix, e.i64(0), "ixc").map_err(cg)?.into_int_value();
-                                let v = e.load(a, e.add(e.add(plane, e.add(e.mul(iyc, wd)?, ixc)?)?, e.i64(src))?)?;
-                                let cand = if is_max { e.fmax(acc, v)? } else { e.fadd(acc, v)? };
-                                acc = e.b.build_select(ok, cand, acc, "acc").map_err(cg)?.into_float_value();
-                                let c1 = e.fadd(count, e.f(1.0))?;
-                                count = e.b.build_select(ok, c1, count, "n").map_err(cg)?.into_float_value();
+                        let at = e.add(row, e.mul(ox, sx)?)?;
+                        let mut acc = fill;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let v = e.load(scratch, e.add(at, e.i64(ky * swd + kx))?)?;
+                                acc = if is_max { e.fmax(acc, v)? } else { e.fadd(acc, v)? };
                             }
                         }
-                        let v = if is_max {
-                            acc
-                        } else if p.count_include_pad {
-                            e.fdiv(acc, e.f((p.kernel[0] * p.kernel[1]) as f32))?
-                        } else {
-                            e.fdiv(acc, e.fmax(count, e.f(1.0))?)?
+                        let v = match rows_in {
+                            _ if is_max => acc,
+                            None => e.fdiv(acc, e.f((kh * kw) as f32))?,
+                            Some(r) => {
+                                let count = e.fmul(r, inside(e.mul(ox, sx)?, pw, kw, wd)?)?;
+                                e.fdiv(acc, e.fmax(count, e.f(1.0))?)?
+                            }
                         };
-                        let o = e.add(e.add(e.mul(e.add(e.mul(nc, oh)?, oy)?, ow)?, ox)?, e.i64(out_off))?;
-                        e.store(a, o, v)
+                        e.store(a, e.add(obase, ox)?, v)
                     })
                 })
             })?;

@@ -132,3 +132,54 @@ fn depthwise_rows_and_pointwise_remainders_match_the_interpreter() {
         check(format!("1×1 {cin}→{cout} on {h}×{w}"), cin, h, w, c);
     }
 }
+
+/// Dense convolutions on rows narrower than a tile of positions (accumulated at the padded
+/// scratch's width) next to wider ones, and window pooling through its bordered scratch, against
+/// the interpreter: batch 2, groups, dilation, asymmetric planes, both average divisors.
+#[test]
+fn narrow_convolutions_and_window_pools_match_the_interpreter() {
+    use nasc_ir::op::{Activation, Conv2d, Groups, Input, Pool};
+    use nasc_ir::{Graph, Op};
+    let check = |label: String, cin: usize, h: usize, w: usize, op: Op| {
+        let mut g = Graph::new("k");
+        let x = g.add("x", Op::Input(Input { shape: vec![2, cin, h, w] }), &[]).unwrap();
+        let y = g.add("op", op, &[x]).unwrap();
+        g.add("y", Op::Output, &[y]).unwrap();
+        let wt = Weights::random(&g, 11).unwrap();
+        let xt = Tensor::from_fn(&[2, cin, h, w], |i| ((i * 29) % 31) as f32 / 13.0 - 1.0);
+        let want = run(&g, &wt, &xt, &RunOptions::default()).unwrap();
+        let (got, _) = Jit::new(&g, &wt, Opt::O1).unwrap().run(&xt.data).unwrap();
+        let e = rel(&got, &want.output.data);
+        assert!(e < 1e-5, "{label}: {e}");
+    };
+    let mut n = 0;
+    for (h, w) in [(7, 7), (8, 8), (14, 14), (5, 11), (9, 15), (16, 16), (3, 20)] {
+        for (k, dil, groups) in [(3, 1, 1), (5, 1, 1), (3, 2, 1), (3, 1, 2)] {
+            let span = dil * (k - 1);
+            let pad = span / 2;
+            if h + 2 * pad <= span || w + 2 * pad <= span {
+                continue;
+            }
+            let mut c = Conv2d::new(10 * groups, k, 1);
+            c.padding = [pad, pad];
+            c.dilation = [dil, dil];
+            c.groups = Groups::Fixed(groups);
+            c.bias = n % 2 == 0;
+            c.act = (n % 3 == 0).then_some(Activation::Relu);
+            check(format!("conv {h}×{w} k{k} d{dil} g{groups}"), 12, h, w, Op::Conv2d(c));
+            n += 1;
+        }
+        for (k, stride, pad) in [(3, 1, 1), (3, 2, 1), (2, 2, 0), (3, 2, 0)] {
+            if h + 2 * pad < k || w + 2 * pad < k {
+                continue;
+            }
+            for include_pad in [false, true] {
+                let mut p = Pool::new(k, stride, pad);
+                p.count_include_pad = include_pad;
+                check(format!("avg pool {h}×{w} k{k} s{stride} p{pad} {include_pad}"), 3, h, w, Op::AvgPool(p));
+            }
+            check(format!("max pool {h}×{w} k{k} s{stride} p{pad}"), 3, h, w, Op::MaxPool(Pool::new(k, stride, pad)));
+        }
+    }
+    assert!(n >= 25, "only {n} convolutions");
+}
