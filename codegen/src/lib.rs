@@ -1111,8 +1111,9 @@ fn pointwise_tiled<'ctx>(
     })
 }
 
-/// Largest scratch of [`conv_windowed`]'s wide rows (its padded input plane and every output
-/// plane `sw` wide), in bytes.
+/// Largest stack scratch of [`conv_tiled`] (a group's padded input planes and wide output
+/// planes) and of [`conv_windowed`]'s wide rows (its padded input plane and every output plane
+/// `sw` wide), in bytes.
 const WIDE_BYTES: usize = 256 * 1024;
 /// Scratch of [`conv_banded`], in f32 (64 KiB on the stack).
 const BAND_SCRATCH: usize = 16 * 1024;
@@ -1569,6 +1570,165 @@ fn conv_windowed<'ctx>(
     Ok(())
 }
 
+/// Shapes of a stride-1 k×k convolution run by [`conv_tiled`]: its outputs are computed
+/// `sw` wide (the padded input's row pitch, so every tap of a run of outputs is a run of the
+/// padded input), `wpos` positions per output plane (`oh · sw` rounded up to whole vectors).
+#[derive(Clone, Copy, Debug)]
+struct Direct {
+    /// Padded input row pitch.
+    sw: usize,
+    /// Positions computed per output plane.
+    wpos: usize,
+    /// f32 per padded input plane in the scratch (room for the last vector's farthest tap).
+    pitch: usize,
+    /// Offsets of the taps in the padded input, row-major.
+    taps: usize,
+}
+
+impl Direct {
+    /// The tiling of `c` from `x` to `y` (NCHW), if it is stride 1 and its padded input planes
+    /// and wide output planes of one group fit in [`WIDE_BYTES`].
+    fn new(c: &nasc_ir::op::Conv2d, x: &[usize], y: &[usize]) -> Option<Direct> {
+        let groups = c.groups.resolve(x[1]);
+        let (sh, sw) = (x[2] + 2 * c.padding[0], x[3] + 2 * c.padding[1]);
+        let far = c.dilation[0] * (c.kernel[0] - 1) * sw + c.dilation[1] * (c.kernel[1] - 1);
+        let wpos = (y[2] * sw).div_ceil(LANES as usize) * LANES as usize;
+        let pitch = (sh * sw).max(wpos + far);
+        let floats = x[1] / groups * pitch + y[1] / groups * wpos;
+        (c.stride == [1, 1] && floats * 4 <= WIDE_BYTES).then_some(Direct {
+            sw,
+            wpos,
+            pitch,
+            taps: c.kernel[0] * c.kernel[1],
+        })
+    }
+
+    /// The `[cout][cin_g][kh][kw]` weights packed like [`Pointwise::pack`]'s, each output
+    /// channel's `cin_g · kh · kw` taps as its inputs.
+    fn pack(&self, w: &[f32], cin: usize, cout: usize, groups: usize) -> Vec<f32> {
+        let k = cin / groups * self.taps;
+        Pointwise { n: 1, cin: k * groups, cout, cin_g: k, cout_g: cout / groups, plane: 0 }.pack(w)
+    }
+}
+
+/// A stride-1 k×k convolution as a register-tiled product over weights packed by
+/// [`Direct::pack`]: each group's input planes are copied once into zero-bordered scratch
+/// planes, and for each tile of up to [`TILE_OC`] output channels and [`TILE_P`] positions
+/// (counted `sw` wide), `TILE_OC × TILE_V` vector accumulators stay in registers while every
+/// input channel adds its taps — each tap a contiguous run of the padded plane, so each step
+/// is `TILE_V` vector loads, `TILE_OC` broadcasts and `TILE_OC × TILE_V` fused multiply-adds.
+/// The wide outputs land in a scratch whose valid columns are copied out.
+#[allow(clippy::too_many_arguments)]
+fn conv_tiled<'ctx>(
+    e: &Emitter<'_, 'ctx>,
+    c: &nasc_ir::op::Conv2d,
+    d: Direct,
+    in_shape: &[usize],
+    out_shape: &[usize],
+    [op, xp, wg, bg]: [PointerValue<'ctx>; 4],
+    has_bias: bool,
+    act: Option<Activation>,
+) -> Result<()> {
+    let (n, cin, h, wd) = (in_shape[0], in_shape[1], in_shape[2], in_shape[3]);
+    let (cout, oh, ow) = (out_shape[1], out_shape[2], out_shape[3]);
+    let groups = c.groups.resolve(cin);
+    let (cin_g, cout_g) = (cin / groups, cout / groups);
+    let [kh, kw] = c.kernel;
+    let [pad_h, pad_w] = c.padding;
+    let k_dim = cin_g * d.taps;
+    let offsets: Vec<usize> =
+        (0..kh).flat_map(|ky| (0..kw).map(move |kx| ky * c.dilation[0] * d.sw + kx * c.dilation[1])).collect();
+    let vt = e.f32t.vec_type(LANES);
+    let l = LANES as usize;
+    let pad = e.scratch_array(cin_g * d.pitch + cout_g * d.wpos, "direct")?;
+    let wide = e.ptr_at(pad, e.i64(cin_g * d.pitch))?;
+    // Borders stay zero: only the interiors are written below.
+    e.lp(cin_g * d.pitch, &mut |i| e.store(pad, i, e.f(0.0)))?;
+    let acc: Vec<PointerValue<'ctx>> =
+        (0..TILE_OC * TILE_V).map(|_| e.entry_alloca(vt, "acc")).collect::<Result<_>>()?;
+    // One register tile: `mr` output channels from `ocg` (in the group; `oc` absolute) times
+    // `nv` vectors of positions from `q0`.
+    let tile = |mr: usize, nv: usize, ocg: IntValue<'ctx>, oc: IntValue<'ctx>, q0: IntValue<'ctx>| -> Result<()> {
+        for k in 0..mr {
+            let bias = e.splat(if has_bias { e.load(bg, e.add(oc, e.i64(k))?)? } else { e.f(0.0) })?;
+            for j in 0..nv {
+                e.b.build_store(acc[k * TILE_V + j], bias).map_err(cg)?;
+            }
+        }
+        let wbase = e.mul(oc, k_dim)?;
+        e.lp(cin_g, &mut |icg| {
+            let xrow = e.add(e.mul(icg, d.pitch)?, q0)?;
+            let wrow = e.add(wbase, e.mul(icg, d.taps * mr)?)?;
+            for (t, &off) in offsets.iter().enumerate() {
+                let xs: Vec<VectorValue<'ctx>> =
+                    (0..nv).map(|j| e.vload(pad, e.add(xrow, e.i64(off + j * l))?)).collect::<Result<_>>()?;
+                for k in 0..mr {
+                    let w = e.splat(e.load(wg, e.add(wrow, e.i64(t * mr + k))?)?)?;
+                    for (j, &x) in xs.iter().enumerate() {
+                        let a = e.b.build_load(vt, acc[k * TILE_V + j], "a").map_err(cg)?.into_vector_value();
+                        let r = e.vintrinsic("llvm.fmuladd", &[w, x, a])?;
+                        e.b.build_store(acc[k * TILE_V + j], r).map_err(cg)?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        for k in 0..mr {
+            for j in 0..nv {
+                let mut a = e.b.build_load(vt, acc[k * TILE_V + j], "a").map_err(cg)?.into_vector_value();
+                if let Some(act) = act {
+                    a = e.vact(act, a)?;
+                }
+                let at = e.add(e.add(e.mul(e.add(ocg, e.i64(k))?, d.wpos)?, q0)?, e.i64(j * l))?;
+                e.vstore(wide, at, a)?;
+            }
+        }
+        Ok(())
+    };
+    e.lp(n * groups, &mut |bgi| {
+        let b = e.b.build_int_unsigned_div(bgi, e.i64(groups), "b").map_err(cg)?;
+        let g = e.b.build_int_unsigned_rem(bgi, e.i64(groups), "g").map_err(cg)?;
+        let xbase = e.mul(e.add(e.mul(b, cin)?, e.mul(g, cin_g)?)?, h * wd)?;
+        e.lp(cin_g, &mut |icg| {
+            let plane = e.add(xbase, e.mul(icg, h * wd)?)?;
+            let to = e.add(e.mul(icg, d.pitch)?, e.i64(pad_h * d.sw + pad_w))?;
+            e.lp(h, &mut |y| {
+                let (src, dst) = (e.add(plane, e.mul(y, wd)?)?, e.add(to, e.mul(y, d.sw)?)?);
+                e.lp(wd, &mut |x| e.store(pad, e.add(dst, x)?, e.load(xp, e.add(src, x)?)?))
+            })
+        })?;
+        let goc = e.mul(g, cout_g)?;
+        // Output-channel tiles of TILE_OC, then the rest; position tiles of TILE_V vectors,
+        // then one of a single vector.
+        let full = cout_g / TILE_OC;
+        let each_p = |mr: usize, ocg: IntValue<'ctx>| -> Result<()> {
+            let oc = e.add(goc, ocg)?;
+            if d.wpos >= TILE_P {
+                e.lp(d.wpos / TILE_P, &mut |pb| tile(mr, TILE_V, ocg, oc, e.mul(pb, TILE_P)?))?;
+            }
+            if d.wpos % TILE_P > 0 {
+                tile(mr, 1, ocg, oc, e.i64(d.wpos - l))?;
+            }
+            Ok(())
+        };
+        if full > 0 {
+            e.lp(full, &mut |t| each_p(TILE_OC, e.mul(t, TILE_OC)?))?;
+        }
+        if cout_g % TILE_OC > 0 {
+            each_p(cout_g % TILE_OC, e.i64(full * TILE_OC))?;
+        }
+        // The valid columns of the wide outputs.
+        let obase = e.mul(e.add(e.mul(b, cout)?, goc)?, oh * ow)?;
+        e.lp(cout_g * oh, &mut |r| {
+            let ocg = e.b.build_int_unsigned_div(r, e.i64(oh), "ocg").map_err(cg)?;
+            let oy = e.b.build_int_unsigned_rem(r, e.i64(oh), "oy").map_err(cg)?;
+            let from = e.add(e.mul(ocg, d.wpos)?, e.mul(oy, d.sw)?)?;
+            let to = e.add(obase, e.mul(r, ow)?)?;
+            e.lp(ow, &mut |x| e.store(op, e.add(to, x)?, e.load(wide, e.add(from, x)?)?))
+        })
+    })
+}
+
 /// A batch norm as a per-channel affine map `y = x·scale + shift`.
 fn bn_scale_shift(w: &Weights, node: &nasc_ir::Node) -> Result<(Vec<f32>, Vec<f32>)> {
     let Op::BatchNorm(bn) = &node.op else { return Err(CodegenError(format!("`{}` is not a batch norm", node.name))) };
@@ -1711,6 +1871,11 @@ fn kernel<'ctx>(
             if let Some(shape) = tiled {
                 weight = shape.pack(&weight);
             }
+            let direct =
+                (!pointwise && band_rows(c, s, out_shape).is_none()).then(|| Direct::new(c, s, out_shape)).flatten();
+            if let Some(d) = direct {
+                weight = d.pack(&weight, cin, cout, groups);
+            }
             let wg = e.global(&format!("{}.weight", node.name), &weight);
             let bias = bias_v.as_ref().map(|b| e.global(&format!("{}.bias", node.name), b));
             let c = c.clone();
@@ -1724,6 +1889,9 @@ fn kernel<'ctx>(
                 if !pointwise {
                     if let Some(band) = band_rows(&c, s, out_shape) {
                         return conv_banded(e, &c, s, out_shape, band, [op, xp, wg, bg], has_bias, act_v);
+                    }
+                    if let Some(d) = direct {
+                        return conv_tiled(e, &c, d, s, out_shape, [op, xp, wg, bg], has_bias, act_v);
                     }
                     return conv_windowed(e, &c, s, out_shape, [op, xp, wg, bg], has_bias, act_v);
                 }

@@ -133,9 +133,10 @@ fn depthwise_rows_and_pointwise_remainders_match_the_interpreter() {
     }
 }
 
-/// Dense convolutions on rows narrower than a tile of positions (accumulated at the padded
-/// scratch's width) next to wider ones, and window pooling through its bordered scratch, against
-/// the interpreter: batch 2, groups, dilation, asymmetric planes, both average divisors.
+/// Stride-1 dense convolutions (register-tiled over the padded planes' width, or, with too many
+/// input channels for that, accumulated at that width or a row at a time), and window pooling
+/// through its bordered scratch, against the interpreter: batch 2, groups, dilation,
+/// asymmetric planes, both average divisors.
 #[test]
 fn narrow_convolutions_and_window_pools_match_the_interpreter() {
     use nasc_ir::op::{Activation, Conv2d, Groups, Input, Pool};
@@ -182,4 +183,12 @@ fn narrow_convolutions_and_window_pools_match_the_interpreter() {
         }
     }
     assert!(n >= 25, "only {n} convolutions");
+    // Too many input channels for the register-tiled kernel's scratch: narrow rows accumulated
+    // at the scratch's width, and wide rows one at a time.
+    for (cin, h, w) in [(1024, 7, 7), (64, 40, 40)] {
+        let mut c = Conv2d::new(4, 3, 1);
+        c.padding = [1, 1];
+        c.bias = true;
+        check(format!("conv {cin} channels {h}×{w}"), cin, h, w, Op::Conv2d(c));
+    }
 }
