@@ -938,6 +938,83 @@ impl Pointwise {
     }
 }
 
+/// The `TILE_OC × TILE_V` vector accumulators of a register tile ([`pointwise_tiled`],
+/// [`conv_tiled`]): stack slots in the entry block, promoted to registers by SROA.
+struct Accumulators<'ctx> {
+    slots: Vec<PointerValue<'ctx>>,
+}
+
+impl<'ctx> Accumulators<'ctx> {
+    fn new(e: &Emitter<'_, 'ctx>) -> Result<Self> {
+        let vt = e.f32t.vec_type(LANES);
+        Ok(Accumulators { slots: (0..TILE_OC * TILE_V).map(|_| e.entry_alloca(vt, "acc")).collect::<Result<_>>()? })
+    }
+
+    fn get(&self, e: &Emitter<'_, 'ctx>, k: usize, j: usize) -> Result<VectorValue<'ctx>> {
+        let vt = e.f32t.vec_type(LANES);
+        Ok(e.b.build_load(vt, self.slots[k * TILE_V + j], "a").map_err(cg)?.into_vector_value())
+    }
+
+    /// Starts `mr × nv` accumulators at the bias of output channels `oc..oc + mr` (or 0).
+    fn start(
+        &self,
+        e: &Emitter<'_, 'ctx>,
+        mr: usize,
+        nv: usize,
+        bias: Option<(PointerValue<'ctx>, IntValue<'ctx>)>,
+    ) -> Result<()> {
+        for k in 0..mr {
+            let v = e.splat(match bias {
+                Some((bg, oc)) => e.load(bg, e.add(oc, e.i64(k))?)?,
+                None => e.f(0.0),
+            })?;
+            for j in 0..nv {
+                e.b.build_store(self.slots[k * TILE_V + j], v).map_err(cg)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds `w(k) · xs[j]` to accumulator `(k, j)` for `k < mr` (`w(k)` broadcast).
+    fn step(
+        &self,
+        e: &Emitter<'_, 'ctx>,
+        mr: usize,
+        xs: &[VectorValue<'ctx>],
+        w: &dyn Fn(usize) -> Result<FloatValue<'ctx>>,
+    ) -> Result<()> {
+        for k in 0..mr {
+            let w = e.splat(w(k)?)?;
+            for (j, &x) in xs.iter().enumerate() {
+                let r = e.vintrinsic("llvm.fmuladd", &[w, x, self.get(e, k, j)?])?;
+                e.b.build_store(self.slots[k * TILE_V + j], r).map_err(cg)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands each of the `mr × nv` accumulators, activated, to `store(k, j, value)`.
+    fn finish(
+        &self,
+        e: &Emitter<'_, 'ctx>,
+        mr: usize,
+        nv: usize,
+        act: Option<Activation>,
+        store: &mut dyn FnMut(usize, usize, VectorValue<'ctx>) -> Result<()>,
+    ) -> Result<()> {
+        for k in 0..mr {
+            for j in 0..nv {
+                let mut a = self.get(e, k, j)?;
+                if let Some(act) = act {
+                    a = e.vact(act, a)?;
+                }
+                store(k, j, a)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A 1×1 convolution as a register-tiled matrix product over weights packed by
 /// [`Pointwise::pack`]: for each tile of up to [`TILE_OC`] output channels and [`TILE_P`]
 /// positions, `TILE_OC × TILE_V` vector accumulators stay in registers over the whole
@@ -953,11 +1030,8 @@ fn pointwise_tiled<'ctx>(
     act: Option<Activation>,
     residual: bool,
 ) -> Result<()> {
-    let vt = e.f32t.vec_type(LANES);
     let groups = s.cout / s.cout_g;
-    // Accumulator slots in the entry block (promoted to registers by SROA).
-    let acc: Vec<PointerValue<'ctx>> =
-        (0..TILE_OC * TILE_V).map(|_| e.entry_alloca(vt, "acc")).collect::<Result<_>>()?;
+    let acc = Accumulators::new(e)?;
     // One register tile: `mr` output channels from absolute channel `oc` of batch `b` times
     // `nv` vectors of positions from `p0`. The input rows come from `xsrc`: `xp` itself (row
     // stride `plane`) or a packed panel.
@@ -965,41 +1039,21 @@ fn pointwise_tiled<'ctx>(
         |mr: usize, nv: usize, [b, oc, p0]: [IntValue<'ctx>; 3], (xsrc, xbase, xstride): XRows<'ctx>| -> Result<()> {
             let wbase = e.mul(oc, s.cin_g)?;
             let obase = e.add(e.mul(e.add(e.mul(b, s.cout)?, oc)?, s.plane)?, p0)?;
-            for k in 0..mr {
-                let bias = e.splat(if has_bias { e.load(bg, e.add(oc, e.i64(k))?)? } else { e.f(0.0) })?;
-                for j in 0..nv {
-                    e.b.build_store(acc[k * TILE_V + j], bias).map_err(cg)?;
-                }
-            }
+            acc.start(e, mr, nv, has_bias.then_some((bg, oc)))?;
             e.lp(s.cin_g, &mut |icg| {
                 let xrow = e.add(xbase, e.mul(icg, xstride)?)?;
                 let xs: Vec<VectorValue<'ctx>> =
                     (0..nv).map(|j| e.vload(xsrc, e.add(xrow, e.i64(j * LANES as usize))?)).collect::<Result<_>>()?;
                 let wrow = e.add(wbase, e.mul(icg, mr)?)?;
-                for k in 0..mr {
-                    let w = e.splat(e.load(wg, e.add(wrow, e.i64(k))?)?)?;
-                    for (j, &x) in xs.iter().enumerate() {
-                        let a = e.b.build_load(vt, acc[k * TILE_V + j], "a").map_err(cg)?.into_vector_value();
-                        let r = e.vintrinsic("llvm.fmuladd", &[w, x, a])?;
-                        e.b.build_store(acc[k * TILE_V + j], r).map_err(cg)?;
-                    }
-                }
-                Ok(())
+                acc.step(e, mr, &xs, &|k| e.load(wg, e.add(wrow, e.i64(k))?))
             })?;
-            for k in 0..mr {
-                for j in 0..nv {
-                    let mut a = e.b.build_load(vt, acc[k * TILE_V + j], "a").map_err(cg)?.into_vector_value();
-                    if let Some(act) = act {
-                        a = e.vact(act, a)?;
-                    }
-                    let at = e.add(obase, e.i64(k * s.plane + j * LANES as usize))?;
-                    if residual {
-                        a = e.b.build_float_add(a, e.vload(rp, at)?, "res").map_err(cg)?;
-                    }
-                    e.vstore(op, at, a)?;
+            acc.finish(e, mr, nv, act, &mut |k, j, mut a| {
+                let at = e.add(obase, e.i64(k * s.plane + j * LANES as usize))?;
+                if residual {
+                    a = e.b.build_float_add(a, e.vload(rp, at)?, "res").map_err(cg)?;
                 }
-            }
-            Ok(())
+                e.vstore(op, at, a)
+            })
         };
     // Every tile of output channels of a group (from `goc`): full tiles of TILE_OC, then the rest.
     let each_oc = |goc: IntValue<'ctx>, body: &mut dyn FnMut(usize, IntValue<'ctx>) -> Result<()>| -> Result<()> {
@@ -1638,23 +1692,16 @@ fn conv_tiled<'ctx>(
     let k_dim = cin_g * d.taps;
     let offsets: Vec<usize> =
         (0..kh).flat_map(|ky| (0..kw).map(move |kx| ky * c.dilation[0] * d.sw + kx * c.dilation[1])).collect();
-    let vt = e.f32t.vec_type(LANES);
     let l = LANES as usize;
     let pad = e.scratch_array(cin_g * d.pitch + cout_g * d.wpos, "direct")?;
     let wide = e.ptr_at(pad, e.i64(cin_g * d.pitch))?;
     // Borders stay zero: only the interiors are written below.
     e.lp(cin_g * d.pitch, &mut |i| e.store(pad, i, e.f(0.0)))?;
-    let acc: Vec<PointerValue<'ctx>> =
-        (0..TILE_OC * TILE_V).map(|_| e.entry_alloca(vt, "acc")).collect::<Result<_>>()?;
+    let acc = Accumulators::new(e)?;
     // One register tile: `mr` output channels from `ocg` (in the group; `oc` absolute) times
     // `nv` vectors of positions from `q0`.
     let tile = |mr: usize, nv: usize, ocg: IntValue<'ctx>, oc: IntValue<'ctx>, q0: IntValue<'ctx>| -> Result<()> {
-        for k in 0..mr {
-            let bias = e.splat(if has_bias { e.load(bg, e.add(oc, e.i64(k))?)? } else { e.f(0.0) })?;
-            for j in 0..nv {
-                e.b.build_store(acc[k * TILE_V + j], bias).map_err(cg)?;
-            }
-        }
+        acc.start(e, mr, nv, has_bias.then_some((bg, oc)))?;
         let wbase = e.mul(oc, k_dim)?;
         e.lp(cin_g, &mut |icg| {
             let xrow = e.add(e.mul(icg, d.pitch)?, q0)?;
@@ -1662,28 +1709,13 @@ fn conv_tiled<'ctx>(
             for (t, &off) in offsets.iter().enumerate() {
                 let xs: Vec<VectorValue<'ctx>> =
                     (0..nv).map(|j| e.vload(pad, e.add(xrow, e.i64(off + j * l))?)).collect::<Result<_>>()?;
-                for k in 0..mr {
-                    let w = e.splat(e.load(wg, e.add(wrow, e.i64(t * mr + k))?)?)?;
-                    for (j, &x) in xs.iter().enumerate() {
-                        let a = e.b.build_load(vt, acc[k * TILE_V + j], "a").map_err(cg)?.into_vector_value();
-                        let r = e.vintrinsic("llvm.fmuladd", &[w, x, a])?;
-                        e.b.build_store(acc[k * TILE_V + j], r).map_err(cg)?;
-                    }
-                }
+                acc.step(e, mr, &xs, &|k| e.load(wg, e.add(wrow, e.i64(t * mr + k))?))?;
             }
             Ok(())
         })?;
-        for k in 0..mr {
-            for j in 0..nv {
-                let mut a = e.b.build_load(vt, acc[k * TILE_V + j], "a").map_err(cg)?.into_vector_value();
-                if let Some(act) = act {
-                    a = e.vact(act, a)?;
-                }
-                let at = e.add(e.add(e.mul(e.add(ocg, e.i64(k))?, d.wpos)?, q0)?, e.i64(j * l))?;
-                e.vstore(wide, at, a)?;
-            }
-        }
-        Ok(())
+        acc.finish(e, mr, nv, act, &mut |k, j, a| {
+            e.vstore(wide, e.add(e.add(e.mul(e.add(ocg, e.i64(k))?, d.wpos)?, q0)?, e.i64(j * l))?, a)
+        })
     };
     e.lp(n * groups, &mut |bgi| {
         let b = e.b.build_int_unsigned_div(bgi, e.i64(groups), "b").map_err(cg)?;
