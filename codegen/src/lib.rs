@@ -336,6 +336,20 @@ impl<'ctx> Emitter<'_, 'ctx> {
         self.b.build_store(p, v).map_err(cg)?;
         Ok(())
     }
+    /// Copies an `h × w` plane from `src[from..]` (rows `w` apart) to `dst[to..]` with rows
+    /// `pitch` apart: the interior of a bordered scratch plane.
+    fn copy_plane(
+        &self,
+        (src, from): (PointerValue<'ctx>, IntValue<'ctx>),
+        (dst, to): (PointerValue<'ctx>, IntValue<'ctx>),
+        [h, w]: [usize; 2],
+        pitch: usize,
+    ) -> Result<()> {
+        self.lp(h, &mut |y| {
+            let (s, d) = (self.add(from, self.mul(y, w)?)?, self.add(to, self.mul(y, pitch)?)?);
+            self.lp(w, &mut |x| self.store(dst, self.add(d, x)?, self.load(src, self.add(s, x)?)?))
+        })
+    }
     fn add(&self, a: IntValue<'ctx>, b: IntValue<'ctx>) -> Result<IntValue<'ctx>> {
         self.b.build_int_add(a, b, "a").map_err(cg)
     }
@@ -1525,11 +1539,7 @@ fn conv_windowed<'ctx>(
                 e.lp(cin_g, &mut |icg| {
                     let ic = e.add(e.mul(g, cin_g)?, icg)?;
                     let xbase = e.mul(e.add(e.mul(b, cin)?, ic)?, h * wd)?;
-                    e.lp(h, &mut |y| {
-                        let src = e.add(xbase, e.mul(y, wd)?)?;
-                        let dst = e.add(e.mul(y, sw)?, e.i64(pad_h * sw + pad_w))?;
-                        e.lp(wd, &mut |x| e.store(scratch, e.add(dst, x)?, e.load(xp, e.add(src, x)?)?))
-                    })?;
+                    e.copy_plane((xp, xbase), (scratch, e.i64(pad_h * sw + pad_w)), [h, wd], sw)?;
                     e.lp(cout_g, &mut |ocg| {
                         let oc = e.add(e.mul(g, cout_g)?, ocg)?;
                         let wbase = e.mul(e.add(e.mul(oc, cin_g)?, icg)?, kh * kw)?;
@@ -1581,14 +1591,7 @@ fn conv_windowed<'ctx>(
         e.lp(cin_g, &mut |icg| {
             let ic = e.add(e.mul(g, cin_g)?, icg)?;
             let xbase = e.mul(e.add(e.mul(b, cin)?, ic)?, h * wd)?;
-            e.lp(h, &mut |y| {
-                let src = e.add(xbase, e.mul(y, wd)?)?;
-                let dst = e.add(e.mul(y, sw)?, e.i64(pad_h * sw + pad_w))?;
-                e.lp(wd, &mut |x| {
-                    let v = e.load(xp, e.add(src, x)?)?;
-                    e.store(scratch, e.add(dst, x)?, v)
-                })
-            })?;
+            e.copy_plane((xp, xbase), (scratch, e.i64(pad_h * sw + pad_w)), [h, wd], sw)?;
             e.lp(cout_g, &mut |ocg| {
                 let oc = e.add(e.mul(g, cout_g)?, ocg)?;
                 let wbase = e.mul(e.add(e.mul(oc, cin_g)?, icg)?, kh * kw)?;
@@ -1724,10 +1727,7 @@ fn conv_tiled<'ctx>(
         e.lp(cin_g, &mut |icg| {
             let plane = e.add(xbase, e.mul(icg, h * wd)?)?;
             let to = e.add(e.mul(icg, d.pitch)?, e.i64(pad_h * d.sw + pad_w))?;
-            e.lp(h, &mut |y| {
-                let (src, dst) = (e.add(plane, e.mul(y, wd)?)?, e.add(to, e.mul(y, d.sw)?)?);
-                e.lp(wd, &mut |x| e.store(pad, e.add(dst, x)?, e.load(xp, e.add(src, x)?)?))
-            })
+            e.copy_plane((xp, plane), (pad, to), [h, wd], d.sw)
         })?;
         let goc = e.mul(g, cout_g)?;
         // Output-channel tiles of TILE_OC, then the rest; position tiles of TILE_V vectors,
@@ -2059,11 +2059,7 @@ fn kernel<'ctx>(
             };
             e.lp(s[0] * s[1], &mut |nc| {
                 let plane = e.add(e.mul(nc, h * wd)?, e.i64(src))?;
-                e.lp(h, &mut |y| {
-                    let from = e.add(plane, e.mul(y, wd)?)?;
-                    let to = e.add(e.mul(y, swd)?, e.i64(ph * swd + pw))?;
-                    e.lp(wd, &mut |x| e.store(scratch, e.add(to, x)?, e.load(a, e.add(from, x)?)?))
-                })?;
+                e.copy_plane((a, plane), (scratch, e.i64(ph * swd + pw)), [h, wd], swd)?;
                 let orow = e.mul(nc, oh)?;
                 e.lp(oh, &mut |oy| {
                     let row = e.mul(oy, sy * swd)?;
