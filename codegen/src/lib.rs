@@ -445,6 +445,18 @@ impl<'ctx> Emitter<'_, 'ctx> {
         self.entry_alloca(self.f32t.array_type(len as u32), name)
     }
 
+    /// Several scratch arrays of one kernel, `(f32 length, name)` each: separate allocations
+    /// (LLVM then knows they do not overlap), counted together in the plan's `stack_bytes`.
+    fn scratch_arrays<const N: usize>(&self, arrays: [(usize, &str); N]) -> Result<[PointerValue<'ctx>; N]> {
+        let total: usize = arrays.iter().map(|(len, _)| len).sum();
+        self.scratch.set(self.scratch.get().max(total * 4));
+        let mut out = Vec::with_capacity(N);
+        for (len, name) in arrays {
+            out.push(self.entry_alloca(self.f32t.array_type(len as u32), name)?);
+        }
+        out.try_into().map_err(|_| CodegenError("scratch arrays".into()))
+    }
+
     /// A stack slot for one f32 (see [`Emitter::entry_alloca`]).
     fn slot(&self) -> Result<PointerValue<'ctx>> {
         self.entry_alloca(self.f32t, "acc")
@@ -1526,8 +1538,7 @@ fn conv_windowed<'ctx>(
     let wide_len = cout * oh * sw;
     if c.stride == [1, 1] && ow < TILE_P && (pad_len + wide_len) * 4 <= WIDE_BYTES {
         // Two arrays, so the vectoriser sees the reads and the accumulators cannot overlap.
-        let wide = e.scratch_array(pad_len + wide_len, "wide")?;
-        let scratch = e.entry_alloca(e.f32t.array_type(pad_len as u32), "pad")?;
+        let [scratch, wide] = e.scratch_arrays([(pad_len, "pad"), (wide_len, "wide")])?;
         e.lp(pad_len, &mut |i| e.store(scratch, i, e.f(0.0)))?;
         return e.lp(n, &mut |b| {
             e.lp(cout, &mut |oc| {
@@ -1638,7 +1649,7 @@ struct Direct {
     wpos: usize,
     /// f32 per padded input plane in the scratch (room for the last vector's farthest tap).
     pitch: usize,
-    /// Offsets of the taps in the padded input, row-major.
+    /// Taps per input channel (`kh · kw`).
     taps: usize,
 }
 
@@ -2030,7 +2041,8 @@ fn kernel<'ctx>(
             // for average) and as wide and tall as every window reaches, so the windows need
             // no bounds tests and the loop over a row's outputs vectorises (strided for stride
             // 2). An average that excludes padding divides by the window's rows inside the
-            // input times its columns inside it.
+            // input times its columns inside it. A plane whose scratch would not fit in
+            // WIDE_BYTES tests every tap against its bounds instead.
             let is_max = matches!(node.op, Op::MaxPool(_));
             let s = &shapes[ins[0].index()];
             let (h, wd) = (s[2], s[3]);
@@ -2038,55 +2050,107 @@ fn kernel<'ctx>(
             let ([kh, kw], [sy, sx], [ph, pw]) = (p.kernel, p.stride, p.padding);
             let sh = ((oh - 1) * sy + kh).max(h + ph);
             let swd = ((ow - 1) * sx + kw).max(wd + pw);
-            let scratch = e.scratch_array(sh * swd, "pool")?;
-            let fill = e.f(if is_max { f32::NEG_INFINITY } else { 0.0 });
-            e.lp(sh * swd, &mut |i| e.store(scratch, i, fill))?;
             let src = off(ins[0]);
-            let i64t = e.ctx.i64_type();
-            // Taps of a window starting at `start` (padded coordinates) inside `0..n`.
-            let inside = |start: IntValue<'ctx>, pad: usize, k: usize, n: usize| -> Result<FloatValue<'ctx>> {
-                let lo = e.b.build_int_sub(start, e.i64(pad), "lo").map_err(cg)?;
-                let hi = e.add(lo, e.i64(k))?;
-                let zero = i64t.const_zero();
-                let lo_pos = e.b.build_int_compare(IntPredicate::SGT, lo, zero, "lp").map_err(cg)?;
-                let lo = e.b.build_select(lo_pos, lo, zero, "lo").map_err(cg)?.into_int_value();
-                let hi_in = e.b.build_int_compare(IntPredicate::SLT, hi, e.i64(n), "hp").map_err(cg)?;
-                let hi = e.b.build_select(hi_in, hi, e.i64(n), "hi").map_err(cg)?.into_int_value();
-                // Through i32: AVX2 has no vector i64 → f32 conversion.
-                let c = e.b.build_int_sub(hi, lo, "c").map_err(cg)?;
-                let c = e.b.build_int_truncate(c, e.ctx.i32_type(), "c32").map_err(cg)?;
-                e.b.build_signed_int_to_float(c, e.f32t, "cf").map_err(cg)
-            };
-            e.lp(s[0] * s[1], &mut |nc| {
-                let plane = e.add(e.mul(nc, h * wd)?, e.i64(src))?;
-                e.copy_plane((a, plane), (scratch, e.i64(ph * swd + pw)), [h, wd], swd)?;
-                let orow = e.mul(nc, oh)?;
-                e.lp(oh, &mut |oy| {
-                    let row = e.mul(oy, sy * swd)?;
-                    let rows_in =
-                        if is_max || p.count_include_pad { None } else { Some(inside(e.mul(oy, sy)?, ph, kh, h)?) };
-                    let obase = e.add(e.mul(e.add(orow, oy)?, ow)?, e.i64(out_off))?;
-                    e.lp(ow, &mut |ox| {
-                        let at = e.add(row, e.mul(ox, sx)?)?;
-                        let mut acc = fill;
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                let v = e.load(scratch, e.add(at, e.i64(ky * swd + kx))?)?;
-                                acc = if is_max { e.fmax(acc, v)? } else { e.fadd(acc, v)? };
+            if sh * swd * 4 > WIDE_BYTES {
+                e.lp(s[0] * s[1], &mut |nc| {
+                    let plane = e.mul(nc, h * wd)?;
+                    e.lp(oh, &mut |oy| {
+                        e.lp(ow, &mut |ox| {
+                            let mut acc = e.f(if is_max { f32::NEG_INFINITY } else { 0.0 });
+                            let mut count = e.f(0.0);
+                            for ky in 0..p.kernel[0] {
+                                for kx in 0..p.kernel[1] {
+                                    let iy =
+                                        e.b.build_int_sub(
+                                            e.add(e.mul(oy, p.stride[0])?, e.i64(ky))?,
+                                            e.i64(p.padding[0]),
+                                            "iy",
+                                        )
+                                        .map_err(cg)?;
+                                    let ix =
+                                        e.b.build_int_sub(
+                                            e.add(e.mul(ox, p.stride[1])?, e.i64(kx))?,
+                                            e.i64(p.padding[1]),
+                                            "ix",
+                                        )
+                                        .map_err(cg)?;
+                                    let oky =
+                                        e.b.build_int_compare(IntPredicate::ULT, iy, e.i64(h), "oky").map_err(cg)?;
+                                    let okx =
+                                        e.b.build_int_compare(IntPredicate::ULT, ix, e.i64(wd), "okx").map_err(cg)?;
+                                    let ok = e.b.build_and(oky, okx, "ok").map_err(cg)?;
+                                    let iyc = e.b.build_select(oky, iy, e.i64(0), "iyc").map_err(cg)?.into_int_value();
+                                    let ixc = e.b.build_select(okx, ix, e.i64(0), "ixc").map_err(cg)?.into_int_value();
+                                    let v =
+                                        e.load(a, e.add(e.add(plane, e.add(e.mul(iyc, wd)?, ixc)?)?, e.i64(src))?)?;
+                                    let cand = if is_max { e.fmax(acc, v)? } else { e.fadd(acc, v)? };
+                                    acc = e.b.build_select(ok, cand, acc, "acc").map_err(cg)?.into_float_value();
+                                    let c1 = e.fadd(count, e.f(1.0))?;
+                                    count = e.b.build_select(ok, c1, count, "n").map_err(cg)?.into_float_value();
+                                }
                             }
-                        }
-                        let v = match rows_in {
-                            _ if is_max => acc,
-                            None => e.fdiv(acc, e.f((kh * kw) as f32))?,
-                            Some(r) => {
-                                let count = e.fmul(r, inside(e.mul(ox, sx)?, pw, kw, wd)?)?;
+                            let v = if is_max {
+                                acc
+                            } else if p.count_include_pad {
+                                e.fdiv(acc, e.f((p.kernel[0] * p.kernel[1]) as f32))?
+                            } else {
                                 e.fdiv(acc, e.fmax(count, e.f(1.0))?)?
-                            }
-                        };
-                        e.store(a, e.add(obase, ox)?, v)
+                            };
+                            let o = e.add(e.add(e.mul(e.add(e.mul(nc, oh)?, oy)?, ow)?, ox)?, e.i64(out_off))?;
+                            e.store(a, o, v)
+                        })
                     })
-                })
-            })?;
+                })?;
+            } else {
+                let scratch = e.scratch_array(sh * swd, "pool")?;
+                let fill = e.f(if is_max { f32::NEG_INFINITY } else { 0.0 });
+                e.lp(sh * swd, &mut |i| e.store(scratch, i, fill))?;
+                let i64t = e.ctx.i64_type();
+                // Taps of a window starting at `start` (padded coordinates) inside `0..n`.
+                let inside = |start: IntValue<'ctx>, pad: usize, k: usize, n: usize| -> Result<FloatValue<'ctx>> {
+                    let lo = e.b.build_int_sub(start, e.i64(pad), "lo").map_err(cg)?;
+                    let hi = e.add(lo, e.i64(k))?;
+                    let zero = i64t.const_zero();
+                    let lo_pos = e.b.build_int_compare(IntPredicate::SGT, lo, zero, "lp").map_err(cg)?;
+                    let lo = e.b.build_select(lo_pos, lo, zero, "lo").map_err(cg)?.into_int_value();
+                    let hi_in = e.b.build_int_compare(IntPredicate::SLT, hi, e.i64(n), "hp").map_err(cg)?;
+                    let hi = e.b.build_select(hi_in, hi, e.i64(n), "hi").map_err(cg)?.into_int_value();
+                    // Through i32: AVX2 has no vector i64 → f32 conversion.
+                    let c = e.b.build_int_sub(hi, lo, "c").map_err(cg)?;
+                    let c = e.b.build_int_truncate(c, e.ctx.i32_type(), "c32").map_err(cg)?;
+                    e.b.build_signed_int_to_float(c, e.f32t, "cf").map_err(cg)
+                };
+                e.lp(s[0] * s[1], &mut |nc| {
+                    let plane = e.add(e.mul(nc, h * wd)?, e.i64(src))?;
+                    e.copy_plane((a, plane), (scratch, e.i64(ph * swd + pw)), [h, wd], swd)?;
+                    let orow = e.mul(nc, oh)?;
+                    e.lp(oh, &mut |oy| {
+                        let row = e.mul(oy, sy * swd)?;
+                        let rows_in =
+                            if is_max || p.count_include_pad { None } else { Some(inside(e.mul(oy, sy)?, ph, kh, h)?) };
+                        let obase = e.add(e.mul(e.add(orow, oy)?, ow)?, e.i64(out_off))?;
+                        e.lp(ow, &mut |ox| {
+                            let at = e.add(row, e.mul(ox, sx)?)?;
+                            let mut acc = fill;
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let v = e.load(scratch, e.add(at, e.i64(ky * swd + kx))?)?;
+                                    acc = if is_max { e.fmax(acc, v)? } else { e.fadd(acc, v)? };
+                                }
+                            }
+                            let v = match rows_in {
+                                _ if is_max => acc,
+                                None => e.fdiv(acc, e.f((kh * kw) as f32))?,
+                                Some(r) => {
+                                    let count = e.fmul(r, inside(e.mul(ox, sx)?, pw, kw, wd)?)?;
+                                    e.fdiv(acc, e.fmax(count, e.f(1.0))?)?
+                                }
+                            };
+                            e.store(a, e.add(obase, ox)?, v)
+                        })
+                    })
+                })?;
+            }
         }
         Op::GlobalAvgPool => {
             let s = &shapes[ins[0].index()];

@@ -135,8 +135,8 @@ fn depthwise_rows_and_pointwise_remainders_match_the_interpreter() {
 
 /// Stride-1 dense convolutions (register-tiled over the padded planes' width, or, with too many
 /// input channels for that, accumulated at that width or a row at a time), and window pooling
-/// through its bordered scratch, against the interpreter: batch 2, groups, dilation,
-/// asymmetric planes, both average divisors.
+/// through its bordered scratch (or, on a plane too large for it, with bounds tests), against
+/// the interpreter: batch 2, groups, dilation, asymmetric planes, both average divisors.
 #[test]
 fn narrow_convolutions_and_window_pools_match_the_interpreter() {
     use nasc_ir::op::{Activation, Conv2d, Groups, Input, Pool};
@@ -183,6 +183,13 @@ fn narrow_convolutions_and_window_pools_match_the_interpreter() {
         }
     }
     assert!(n >= 25, "only {n} convolutions");
+    // A plane too large for the pool's stack scratch: every tap tested against its bounds.
+    for include_pad in [false, true] {
+        let mut p = Pool::new(3, 2, 1);
+        p.count_include_pad = include_pad;
+        check(format!("avg pool 300×300 {include_pad}"), 1, 300, 300, Op::AvgPool(p));
+    }
+    check("max pool 300×300".into(), 1, 300, 300, Op::MaxPool(Pool::new(3, 2, 1)));
     // Too many input channels for the register-tiled kernel's scratch: narrow rows accumulated
     // at the scratch's width, and wide rows one at a time.
     for (cin, h, w) in [(1024, 7, 7), (64, 40, 40)] {
