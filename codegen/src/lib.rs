@@ -1530,112 +1530,82 @@ fn conv_windowed<'ctx>(
     let [pad_h, pad_w] = c.padding;
     let (sh, sw) = (h + 2 * pad_h, wd + 2 * pad_w);
     let plane = oh * ow;
-    // Narrow rows at stride 1: outputs are accumulated `sw` wide (the scratch's row pitch), so
-    // one flat loop over `oh · sw` positions reads the scratch contiguously and vectorises
-    // where a row of under two vectors would not (the columns past `ow` are computed and
-    // dropped); the valid columns are activated into the output at the end.
+    // Narrow rows at stride 1: outputs are accumulated `sw` wide (the scratch's row pitch) in a
+    // scratch, as one row of `oh · sw` per output channel, so the loop over a row reads the
+    // padded input contiguously and vectorises where a row of under two vectors would not (the
+    // columns past `ow` are computed and dropped); the valid columns are activated into the
+    // output at the end. Otherwise the outputs accumulate in place, `oh` rows of `ow`.
     let pad_len = sh * sw + c.dilation[1] * (kw - 1);
-    let wide_len = cout * oh * sw;
-    if c.stride == [1, 1] && ow < TILE_P && (pad_len + wide_len) * 4 <= WIDE_BYTES {
+    let wide = c.stride == [1, 1] && ow < TILE_P && (pad_len + cout * oh * sw) * 4 <= WIDE_BYTES;
+    let (scratch, pad_len, acc_to, rows, cols) = if wide {
         // Two arrays, so the vectoriser sees the reads and the accumulators cannot overlap.
-        let [scratch, wide] = e.scratch_arrays([(pad_len, "pad"), (wide_len, "wide")])?;
-        e.lp(pad_len, &mut |i| e.store(scratch, i, e.f(0.0)))?;
-        return e.lp(n, &mut |b| {
-            e.lp(cout, &mut |oc| {
-                let init = if has_bias { e.load(bg, oc)? } else { e.f(0.0) };
-                let base = e.mul(oc, oh * sw)?;
-                e.lp(oh * sw, &mut |q| e.store(wide, e.add(base, q)?, init))
-            })?;
-            e.lp(groups, &mut |g| {
-                e.lp(cin_g, &mut |icg| {
-                    let ic = e.add(e.mul(g, cin_g)?, icg)?;
-                    let xbase = e.mul(e.add(e.mul(b, cin)?, ic)?, h * wd)?;
-                    e.copy_plane((xp, xbase), (scratch, e.i64(pad_h * sw + pad_w)), [h, wd], sw)?;
-                    e.lp(cout_g, &mut |ocg| {
-                        let oc = e.add(e.mul(g, cout_g)?, ocg)?;
-                        let wbase = e.mul(e.add(e.mul(oc, cin_g)?, icg)?, kh * kw)?;
-                        let ws: Vec<FloatValue<'ctx>> =
-                            (0..kh * kw).map(|t| e.load(wg, e.add(wbase, e.i64(t))?)).collect::<Result<_>>()?;
-                        let obase = e.mul(oc, oh * sw)?;
-                        e.lp(oh * sw, &mut |q| {
-                            let o = e.add(obase, q)?;
-                            let mut acc = e.load(wide, o)?;
+        let [scratch, acc_to] = e.scratch_arrays([(pad_len, "pad"), (cout * oh * sw, "wide")])?;
+        (scratch, pad_len, acc_to, 1, oh * sw)
+    } else {
+        (e.scratch_array(sh * sw, "pad")?, sh * sw, op, oh, ow)
+    };
+    // Borders stay zero: only the interior is written below.
+    e.lp(pad_len, &mut |i| e.store(scratch, i, e.f(0.0)))?;
+    e.lp(n, &mut |b| {
+        // Batch `b`'s accumulators: its outputs, or the wide scratch.
+        let abase = if wide { e.i64(0) } else { e.mul(b, cout * plane)? };
+        e.lp(cout, &mut |oc| {
+            let init = if has_bias { e.load(bg, oc)? } else { e.f(0.0) };
+            let base = e.add(abase, e.mul(oc, rows * cols)?)?;
+            e.lp(rows * cols, &mut |p| e.store(acc_to, e.add(base, p)?, init))
+        })?;
+        e.lp(groups, &mut |g| {
+            e.lp(cin_g, &mut |icg| {
+                let ic = e.add(e.mul(g, cin_g)?, icg)?;
+                let xbase = e.mul(e.add(e.mul(b, cin)?, ic)?, h * wd)?;
+                e.copy_plane((xp, xbase), (scratch, e.i64(pad_h * sw + pad_w)), [h, wd], sw)?;
+                e.lp(cout_g, &mut |ocg| {
+                    let oc = e.add(e.mul(g, cout_g)?, ocg)?;
+                    let wbase = e.mul(e.add(e.mul(oc, cin_g)?, icg)?, kh * kw)?;
+                    let ws: Vec<FloatValue<'ctx>> =
+                        (0..kh * kw).map(|t| e.load(wg, e.add(wbase, e.i64(t))?)).collect::<Result<_>>()?;
+                    let obase = e.add(abase, e.mul(oc, rows * cols)?)?;
+                    e.lp(rows, &mut |oy| {
+                        let row = e.mul(oy, c.stride[0] * sw)?;
+                        let orow = e.add(obase, e.mul(oy, cols)?)?;
+                        e.lp(cols, &mut |ox| {
+                            let o = e.add(orow, ox)?;
+                            let at = e.add(row, e.mul(ox, c.stride[1])?)?;
+                            let mut acc = e.load(acc_to, o)?;
                             for ky in 0..kh {
                                 for kx in 0..kw {
                                     let tap = ky * c.dilation[0] * sw + kx * c.dilation[1];
-                                    acc = e.fmuladd(ws[ky * kw + kx], e.load(scratch, e.add(q, e.i64(tap))?)?, acc)?;
+                                    acc = e.fmuladd(ws[ky * kw + kx], e.load(scratch, e.add(at, e.i64(tap))?)?, acc)?;
                                 }
                             }
-                            e.store(wide, o, acc)
+                            e.store(acc_to, o, acc)
                         })
                     })
                 })
-            })?;
+            })
+        })?;
+        let out = e.mul(b, cout * plane)?;
+        if wide {
             e.lp(cout * oh, &mut |r| {
-                let from = e.mul(r, sw)?;
-                let to = e.add(e.mul(b, cout * plane)?, e.mul(r, ow)?)?;
+                let (from, to) = (e.mul(r, sw)?, e.add(out, e.mul(r, ow)?)?);
                 e.lp(ow, &mut |x| {
-                    let mut v = e.load(wide, e.add(from, x)?)?;
+                    let mut v = e.load(acc_to, e.add(from, x)?)?;
                     if let Some(act) = act {
                         v = e.act(act, v)?;
                     }
                     e.store(op, e.add(to, x)?, v)
                 })
             })
-        });
-    }
-    let scratch = e.scratch_array(sh * sw, "pad")?;
-    // Borders stay zero: only the interior is written below.
-    e.lp(sh * sw, &mut |i| e.store(scratch, i, e.f(0.0)))?;
-    e.lp(n * cout, &mut |noc| {
-        let init = if has_bias {
-            e.load(bg, e.b.build_int_unsigned_rem(noc, e.i64(cout), "oc").map_err(cg)?)?
-        } else {
-            e.f(0.0)
-        };
-        let base = e.mul(noc, plane)?;
-        e.lp(plane, &mut |p| e.store(op, e.add(base, p)?, init))
-    })?;
-    e.lp(n * groups, &mut |bg_| {
-        let b = e.b.build_int_unsigned_div(bg_, e.i64(groups), "b").map_err(cg)?;
-        let g = e.b.build_int_unsigned_rem(bg_, e.i64(groups), "g").map_err(cg)?;
-        e.lp(cin_g, &mut |icg| {
-            let ic = e.add(e.mul(g, cin_g)?, icg)?;
-            let xbase = e.mul(e.add(e.mul(b, cin)?, ic)?, h * wd)?;
-            e.copy_plane((xp, xbase), (scratch, e.i64(pad_h * sw + pad_w)), [h, wd], sw)?;
-            e.lp(cout_g, &mut |ocg| {
-                let oc = e.add(e.mul(g, cout_g)?, ocg)?;
-                let wbase = e.mul(e.add(e.mul(oc, cin_g)?, icg)?, kh * kw)?;
-                let ws: Vec<FloatValue<'ctx>> =
-                    (0..kh * kw).map(|t| e.load(wg, e.add(wbase, e.i64(t))?)).collect::<Result<_>>()?;
-                let obase = e.mul(e.add(e.mul(b, cout)?, oc)?, plane)?;
-                e.lp(oh, &mut |oy| {
-                    let row = e.mul(oy, c.stride[0] * sw)?;
-                    let orow = e.add(obase, e.mul(oy, ow)?)?;
-                    e.lp(ow, &mut |ox| {
-                        let o = e.add(orow, ox)?;
-                        let at = e.add(row, e.mul(ox, c.stride[1])?)?;
-                        let mut acc = e.load(op, o)?;
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                let x =
-                                    e.load(scratch, e.add(at, e.i64(ky * c.dilation[0] * sw + kx * c.dilation[1]))?)?;
-                                acc = e.fmuladd(ws[ky * kw + kx], x, acc)?;
-                            }
-                        }
-                        e.store(op, o, acc)
-                    })
-                })
+        } else if let Some(act) = act {
+            e.lp(cout * plane, &mut |i| {
+                let at = e.add(out, i)?;
+                let v = e.act(act, e.load(op, at)?)?;
+                e.store(op, at, v)
             })
-        })
-    })?;
-    if let Some(act) = act {
-        e.lp(n * cout * plane, &mut |i| {
-            let v = e.act(act, e.load(op, i)?)?;
-            e.store(op, i, v)
-        })?;
-    }
-    Ok(())
+        } else {
+            Ok(())
+        }
+    })
 }
 
 /// Shapes of a stride-1 k×k convolution run by [`conv_tiled`]: its outputs are computed
