@@ -1608,37 +1608,66 @@ fn conv_windowed<'ctx>(
     })
 }
 
-/// Shapes of a stride-1 k×k convolution run by [`conv_tiled`]: its outputs are computed
-/// `sw` wide (the padded input's row pitch, so every tap of a run of outputs is a run of the
-/// padded input), `wpos` positions per output plane (`oh · sw` rounded up to whole vectors).
+/// Shapes of a k×k convolution run by [`conv_tiled`], a band of `rows` output rows at a
+/// time. The padded input rows a band reads are split into `sy × sx` *phase planes* (phase
+/// `(py, px)` holds the padded rows `py, py + sy, …` and columns `px, px + sx, …`; at stride
+/// 1 the one phase is the padded input itself), so a tap of a run of consecutive outputs reads
+/// a run of consecutive values of one phase plane. Outputs are computed `pw` wide (a phase
+/// plane's row pitch), `wpos` positions per band and output channel (`rows · pw` rounded up
+/// to whole vectors); the columns past `ow` are dropped.
 #[derive(Clone, Copy, Debug)]
 struct Direct {
-    /// Padded input row pitch.
-    sw: usize,
-    /// Positions computed per output plane.
+    /// Phase-plane row pitch: the padded width over the column stride, rounded up.
+    pw: usize,
+    /// Phase-plane rows a band reads: its output rows and the rows its taps reach below.
+    ph: usize,
+    /// Output rows per band (all of them when one band fits).
+    rows: usize,
+    /// Stride `[sy, sx]`.
+    stride: [usize; 2],
+    /// Positions computed per band and output channel.
     wpos: usize,
-    /// f32 per padded input plane in the scratch (room for the last vector's farthest tap).
+    /// f32 per input channel in the scratch: its phase planes, and room for the last
+    /// vector's farthest tap.
     pitch: usize,
     /// Taps per input channel (`kh · kw`).
     taps: usize,
 }
 
 impl Direct {
-    /// The tiling of `c` from `x` to `y` (NCHW), if it is stride 1 and its padded input planes
-    /// and wide output planes of one group fit in [`WIDE_BYTES`].
+    /// The tiling of `c` from `x` to `y` (NCHW) in the fewest bands whose phase planes and
+    /// wide outputs, for one group, fit in [`WIDE_BYTES`], rows spread evenly over them;
+    /// `None` when not even two rows (or one row of a single-row output) fit.
     fn new(c: &nasc_ir::op::Conv2d, x: &[usize], y: &[usize]) -> Option<Direct> {
         let groups = c.groups.resolve(x[1]);
-        let (sh, sw) = (x[2] + 2 * c.padding[0], x[3] + 2 * c.padding[1]);
-        let far = c.dilation[0] * (c.kernel[0] - 1) * sw + c.dilation[1] * (c.kernel[1] - 1);
-        let wpos = (y[2] * sw).div_ceil(LANES as usize) * LANES as usize;
-        let pitch = (sh * sw).max(wpos + far);
-        let floats = x[1] / groups * pitch + y[1] / groups * wpos;
-        (c.stride == [1, 1] && floats * 4 <= WIDE_BYTES).then_some(Direct {
-            sw,
-            wpos,
-            pitch,
-            taps: c.kernel[0] * c.kernel[1],
-        })
+        let (cin_g, cout_g, oh) = (x[1] / groups, y[1] / groups, y[2]);
+        let stride = c.stride;
+        let pw = (x[3] + 2 * c.padding[1]).div_ceil(stride[1]);
+        let reach = c.dilation[0] * (c.kernel[0] - 1) / stride[0];
+        let taps = c.kernel[0] * c.kernel[1];
+        let fit = |rows: usize| {
+            let mut d = Direct { pw, ph: rows + reach, rows, stride, wpos: 0, pitch: 0, taps };
+            let far = d.offsets(c).into_iter().max().unwrap_or(0);
+            d.wpos = (rows * pw).div_ceil(LANES as usize) * LANES as usize;
+            d.pitch = (stride[0] * stride[1] * d.ph * pw).max(d.wpos + far);
+            ((cin_g * d.pitch + cout_g * d.wpos) * 4 <= WIDE_BYTES).then_some(d)
+        };
+        // The most rows that fit, then as many rows in each band as that many bands need.
+        let most = (oh.min(2)..=oh).rev().find_map(fit)?.rows;
+        fit(oh.div_ceil(oh.div_ceil(most)))
+    }
+
+    /// Where each tap `(ky, kx)` reads, relative to its output position, in an input
+    /// channel's scratch: padded row `oy·sy + ky·dy` is row `oy + ky·dy / sy` of the phase
+    /// rows `ky·dy mod sy` (columns alike).
+    fn offsets(&self, c: &nasc_ir::op::Conv2d) -> Vec<usize> {
+        let [sy, sx] = self.stride;
+        let phase = self.ph * self.pw;
+        let (dy, dx) = (c.dilation[0], c.dilation[1]);
+        (0..c.kernel[0])
+            .flat_map(|ky| (0..c.kernel[1]).map(move |kx| (ky * dy, kx * dx)))
+            .map(|(ry, rx)| (ry % sy * sx + rx % sx) * phase + ry / sy * self.pw + rx / sx)
+            .collect()
     }
 
     /// The `[cout][cin_g][kh][kw]` weights packed like [`Pointwise::pack`]'s, each output
@@ -1649,13 +1678,15 @@ impl Direct {
     }
 }
 
-/// A stride-1 k×k convolution as a register-tiled product over weights packed by
-/// [`Direct::pack`]: each group's input planes are copied once into zero-bordered scratch
-/// planes, and for each tile of up to [`TILE_OC`] output channels and [`TILE_P`] positions
-/// (counted `sw` wide), `TILE_OC × TILE_V` vector accumulators stay in registers while every
-/// input channel adds its taps — each tap a contiguous run of the padded plane, so each step
-/// is `TILE_V` vector loads, `TILE_OC` broadcasts and `TILE_OC × TILE_V` fused multiply-adds.
-/// The wide outputs land in a scratch whose valid columns are copied out.
+/// A k×k convolution as a register-tiled product over weights packed by [`Direct::pack`],
+/// one band of output rows at a time: the input rows of a group that a band reads are copied
+/// into zero-bordered scratch phase planes (rows above or below the input as zeros), and for
+/// each tile of up to [`TILE_OC`] output channels and [`TILE_P`] positions (counted `pw`
+/// wide), `TILE_OC × TILE_V` vector accumulators stay in registers while every input channel
+/// adds its taps — each tap a contiguous run of a phase plane, so each step is `TILE_V`
+/// vector loads, `TILE_OC` broadcasts and `TILE_OC × TILE_V` fused multiply-adds. The wide
+/// outputs land in a scratch whose valid columns are copied out. The last band ends at the
+/// last output row (overlapping the one before it when the rows do not divide evenly).
 #[allow(clippy::too_many_arguments)]
 fn conv_tiled<'ctx>(
     e: &Emitter<'_, 'ctx>,
@@ -1671,15 +1702,16 @@ fn conv_tiled<'ctx>(
     let (cout, oh, ow) = (out_shape[1], out_shape[2], out_shape[3]);
     let groups = c.groups.resolve(cin);
     let (cin_g, cout_g) = (cin / groups, cout / groups);
-    let [kh, kw] = c.kernel;
     let [pad_h, pad_w] = c.padding;
     let k_dim = cin_g * d.taps;
-    let offsets: Vec<usize> =
-        (0..kh).flat_map(|ky| (0..kw).map(move |kx| ky * c.dilation[0] * d.sw + kx * c.dilation[1])).collect();
+    let offsets = d.offsets(c);
+    let [sy, sx] = d.stride;
+    let phase = d.ph * d.pw;
+    let bands = oh.div_ceil(d.rows);
     let l = LANES as usize;
     let pad = e.scratch_array(cin_g * d.pitch + cout_g * d.wpos, "direct")?;
     let wide = e.ptr_at(pad, e.i64(cin_g * d.pitch))?;
-    // Borders stay zero: only the interiors are written below.
+    // Column borders stay zero: only the input's columns are written below.
     e.lp(cin_g * d.pitch, &mut |i| e.store(pad, i, e.f(0.0)))?;
     let acc = Accumulators::new(e)?;
     // One register tile: `mr` output channels from `ocg` (in the group; `oc` absolute) times
@@ -1701,14 +1733,41 @@ fn conv_tiled<'ctx>(
             e.vstore(wide, e.add(e.add(e.mul(e.add(ocg, e.i64(k))?, d.wpos)?, q0)?, e.i64(j * l))?, a)
         })
     };
-    e.lp(n * groups, &mut |bgi| {
+    e.lp(n * groups * bands, &mut |it| {
+        let bgi = e.b.build_int_unsigned_div(it, e.i64(bands), "bg").map_err(cg)?;
+        let band = e.b.build_int_unsigned_rem(it, e.i64(bands), "band").map_err(cg)?;
         let b = e.b.build_int_unsigned_div(bgi, e.i64(groups), "b").map_err(cg)?;
         let g = e.b.build_int_unsigned_rem(bgi, e.i64(groups), "g").map_err(cg)?;
+        // The band's first output row: `band · rows`, or `oh − rows` for the last band.
+        let last = e.b.build_int_compare(IntPredicate::EQ, band, e.i64(bands - 1), "last").map_err(cg)?;
+        let oy0 = e.b.build_select(last, e.i64(oh - d.rows), e.mul(band, d.rows)?, "oy0").map_err(cg)?.into_int_value();
         let xbase = e.mul(e.add(e.mul(b, cin)?, e.mul(g, cin_g)?)?, h * wd)?;
         e.lp(cin_g, &mut |icg| {
             let plane = e.add(xbase, e.mul(icg, h * wd)?)?;
-            let to = e.add(e.mul(icg, d.pitch)?, e.i64(pad_h * d.sw + pad_w))?;
-            e.copy_plane((xp, plane), (pad, to), [h, wd], d.sw)
+            // Phase row `j` of the phase rows `py` is padded row `r = (oy0 + j)·sy + py`,
+            // input row `r − pad_h` when there is one, its columns split by phase.
+            e.lp(d.ph * sy, &mut |jp| {
+                let j = e.b.build_int_unsigned_div(jp, e.i64(sy), "j").map_err(cg)?;
+                let py = e.b.build_int_unsigned_rem(jp, e.i64(sy), "py").map_err(cg)?;
+                let r = e.add(e.mul(oy0, sy)?, jp)?;
+                let to = e.add(e.add(e.mul(icg, d.pitch)?, e.mul(py, sx * phase)?)?, e.mul(j, d.pw)?)?;
+                let above = e.b.build_int_compare(IntPredicate::ULT, r, e.i64(pad_h), "above").map_err(cg)?;
+                let below = e.b.build_int_compare(IntPredicate::UGE, r, e.i64(pad_h + h), "below").map_err(cg)?;
+                let outside = e.b.build_or(above, below, "outside").map_err(cg)?;
+                e.if_else(
+                    outside,
+                    &mut || {
+                        (0..sx).try_for_each(|px| {
+                            let row = e.add(to, e.i64(px * phase))?;
+                            e.lp(d.pw, &mut |x| e.store(pad, e.add(row, x)?, e.f(0.0)))
+                        })
+                    },
+                    &mut || {
+                        let src = e.add(plane, e.mul(e.b.build_int_sub(r, e.i64(pad_h), "y").map_err(cg)?, wd)?)?;
+                        copy_phases(e, xp, src, pad, to, wd, sx, phase, pad_w)
+                    },
+                )
+            })
         })?;
         let goc = e.mul(g, cout_g)?;
         // Output-channel tiles of TILE_OC, then the rest; position tiles of TILE_V vectors,
@@ -1730,13 +1789,13 @@ fn conv_tiled<'ctx>(
         if cout_g % TILE_OC > 0 {
             each_p(cout_g % TILE_OC, e.i64(full * TILE_OC))?;
         }
-        // The valid columns of the wide outputs.
-        let obase = e.mul(e.add(e.mul(b, cout)?, goc)?, oh * ow)?;
-        e.lp(cout_g * oh, &mut |r| {
-            let ocg = e.b.build_int_unsigned_div(r, e.i64(oh), "ocg").map_err(cg)?;
-            let oy = e.b.build_int_unsigned_rem(r, e.i64(oh), "oy").map_err(cg)?;
-            let from = e.add(e.mul(ocg, d.wpos)?, e.mul(oy, d.sw)?)?;
-            let to = e.add(obase, e.mul(r, ow)?)?;
+        // The valid columns of the band's wide outputs.
+        let obase = e.add(e.mul(e.add(e.mul(b, cout)?, goc)?, oh * ow)?, e.mul(oy0, ow)?)?;
+        e.lp(cout_g * d.rows, &mut |rr| {
+            let ocg = e.b.build_int_unsigned_div(rr, e.i64(d.rows), "ocg").map_err(cg)?;
+            let oy = e.b.build_int_unsigned_rem(rr, e.i64(d.rows), "oy").map_err(cg)?;
+            let from = e.add(e.mul(ocg, d.wpos)?, e.mul(oy, d.pw)?)?;
+            let to = e.add(obase, e.add(e.mul(ocg, oh * ow)?, e.mul(oy, ow)?)?)?;
             e.lp(ow, &mut |x| e.store(op, e.add(to, x)?, e.load(wide, e.add(from, x)?)?))
         })
     })

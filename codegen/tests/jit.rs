@@ -155,19 +155,32 @@ fn narrow_convolutions_and_window_pools_match_the_interpreter() {
     };
     let mut n = 0;
     for (h, w) in [(7, 7), (8, 8), (14, 14), (5, 11), (9, 15), (16, 16), (3, 20)] {
-        for (k, dil, groups) in [(3, 1, 1), (5, 1, 1), (3, 2, 1), (3, 1, 2)] {
+        // Stride 1, and strides 2, 3 and 2×1 through phase planes.
+        for (k, dil, groups, stride) in [
+            (3, 1, 1, [1, 1]),
+            (5, 1, 1, [1, 1]),
+            (3, 2, 1, [1, 1]),
+            (3, 1, 2, [1, 1]),
+            (3, 1, 1, [2, 2]),
+            (5, 1, 1, [2, 2]),
+            (3, 2, 1, [2, 2]),
+            (3, 1, 2, [2, 2]),
+            (3, 1, 1, [3, 3]),
+            (3, 1, 1, [2, 1]),
+        ] {
             let span = dil * (k - 1);
             let pad = span / 2;
             if h + 2 * pad <= span || w + 2 * pad <= span {
                 continue;
             }
             let mut c = Conv2d::new(10 * groups, k, 1);
+            c.stride = stride;
             c.padding = [pad, pad];
             c.dilation = [dil, dil];
             c.groups = Groups::Fixed(groups);
             c.bias = n % 2 == 0;
             c.act = (n % 3 == 0).then_some(Activation::Relu);
-            check(format!("conv {h}×{w} k{k} d{dil} g{groups}"), 12, h, w, Op::Conv2d(c));
+            check(format!("conv {h}×{w} k{k} d{dil} g{groups} s{stride:?}"), 12, h, w, Op::Conv2d(c));
             n += 1;
         }
         for (k, stride, pad) in [(3, 1, 1), (3, 2, 1), (2, 2, 0), (3, 2, 0)] {
@@ -182,7 +195,7 @@ fn narrow_convolutions_and_window_pools_match_the_interpreter() {
             check(format!("max pool {h}×{w} k{k} s{stride} p{pad}"), 3, h, w, Op::MaxPool(Pool::new(k, stride, pad)));
         }
     }
-    assert!(n >= 25, "only {n} convolutions");
+    assert!(n >= 60, "only {n} convolutions");
     // A plane too large for the pool's stack scratch: every tap tested against its bounds.
     for include_pad in [false, true] {
         let mut p = Pool::new(3, 2, 1);
@@ -190,12 +203,15 @@ fn narrow_convolutions_and_window_pools_match_the_interpreter() {
         check(format!("avg pool 300×300 {include_pad}"), 1, 300, 300, Op::AvgPool(p));
     }
     check("max pool 300×300".into(), 1, 300, 300, Op::MaxPool(Pool::new(3, 2, 1)));
-    // Too many input channels for the register-tiled kernel's scratch: narrow rows accumulated
-    // at the scratch's width, and wide rows one at a time.
-    for (cin, h, w) in [(1024, 7, 7), (64, 40, 40)] {
-        let mut c = Conv2d::new(4, 3, 1);
-        c.padding = [1, 1];
-        c.bias = true;
-        check(format!("conv {cin} channels {h}×{w}"), cin, h, w, Op::Conv2d(c));
+    // Planes too large for one band of the register-tiled kernel: bands of rows, the last
+    // overlapping the one before (24 channels); too many input channels for even two rows of
+    // it: narrow rows accumulated at the scratch's width (4096), wide rows one at a time (256).
+    for (cin, h, w) in [(24, 61, 48), (4096, 7, 7), (256, 70, 70)] {
+        for stride in [1, 2] {
+            let mut c = Conv2d::new(4, 3, stride);
+            c.padding = [1, 1];
+            c.bias = true;
+            check(format!("conv {cin} channels {h}×{w} s{stride}"), cin, h, w, Op::Conv2d(c));
+        }
     }
 }
