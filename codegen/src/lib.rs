@@ -2080,29 +2080,20 @@ fn kernel<'ctx>(
             let sh = ((oh - 1) * sy + kh).max(h + ph);
             let swd = ((ow - 1) * sx + kw).max(wd + pw);
             let src = off(ins[0]);
+            let fill = e.f(if is_max { f32::NEG_INFINITY } else { 0.0 });
             if sh * swd * 4 > WIDE_BYTES {
                 e.lp(s[0] * s[1], &mut |nc| {
                     let plane = e.mul(nc, h * wd)?;
                     e.lp(oh, &mut |oy| {
                         e.lp(ow, &mut |ox| {
-                            let mut acc = e.f(if is_max { f32::NEG_INFINITY } else { 0.0 });
+                            let mut acc = fill;
                             let mut count = e.f(0.0);
-                            for ky in 0..p.kernel[0] {
-                                for kx in 0..p.kernel[1] {
-                                    let iy =
-                                        e.b.build_int_sub(
-                                            e.add(e.mul(oy, p.stride[0])?, e.i64(ky))?,
-                                            e.i64(p.padding[0]),
-                                            "iy",
-                                        )
-                                        .map_err(cg)?;
-                                    let ix =
-                                        e.b.build_int_sub(
-                                            e.add(e.mul(ox, p.stride[1])?, e.i64(kx))?,
-                                            e.i64(p.padding[1]),
-                                            "ix",
-                                        )
-                                        .map_err(cg)?;
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy = e.b.build_int_sub(e.add(e.mul(oy, sy)?, e.i64(ky))?, e.i64(ph), "iy");
+                                    let iy = iy.map_err(cg)?;
+                                    let ix = e.b.build_int_sub(e.add(e.mul(ox, sx)?, e.i64(kx))?, e.i64(pw), "ix");
+                                    let ix = ix.map_err(cg)?;
                                     let oky =
                                         e.b.build_int_compare(IntPredicate::ULT, iy, e.i64(h), "oky").map_err(cg)?;
                                     let okx =
@@ -2121,7 +2112,7 @@ fn kernel<'ctx>(
                             let v = if is_max {
                                 acc
                             } else if p.count_include_pad {
-                                e.fdiv(acc, e.f((p.kernel[0] * p.kernel[1]) as f32))?
+                                e.fdiv(acc, e.f((kh * kw) as f32))?
                             } else {
                                 e.fdiv(acc, e.fmax(count, e.f(1.0))?)?
                             };
@@ -2132,7 +2123,6 @@ fn kernel<'ctx>(
                 })?;
             } else {
                 let scratch = e.scratch_array(sh * swd, "pool")?;
-                let fill = e.f(if is_max { f32::NEG_INFINITY } else { 0.0 });
                 e.lp(sh * swd, &mut |i| e.store(scratch, i, fill))?;
                 let i64t = e.ctx.i64_type();
                 // Taps of a window starting at `start` (padded coordinates) inside `0..n`.
