@@ -1265,12 +1265,46 @@ fn copy_phases<'ctx>(
     Ok(())
 }
 
+/// What a band of outputs computes from its taps: a convolution's weighted sum, or a pooling
+/// window's maximum or average (a pool is banded as a depthwise convolution of its window).
+#[derive(Clone, Copy)]
+enum Reduce<'ctx> {
+    /// Bias plus weight × tap over every tap, then the activation (weights at `wg`, biases at
+    /// `bg` when `has_bias`).
+    Conv { wg: PointerValue<'ctx>, bg: PointerValue<'ctx>, has_bias: bool, act: Option<Activation> },
+    /// The largest tap (padding is −∞).
+    Max,
+    /// The sum of the taps (padding is 0) over the window's size, or, with `rows` and `cols`,
+    /// over the taps inside the input: output `(oy, ox)` divides by `rows[oy] · cols[ox]`
+    /// (tables of `f32` counts; `cols` reaches a vector past the row's end).
+    Mean(Option<(PointerValue<'ctx>, PointerValue<'ctx>)>),
+}
+
+impl Reduce<'_> {
+    /// The value padding reads as.
+    fn fill(&self) -> f32 {
+        match self {
+            Reduce::Max => f32::NEG_INFINITY,
+            _ => 0.0,
+        }
+    }
+}
+
+/// What [`depthwise_band`] computes from an output's taps: a depthwise convolution's (splat
+/// weights per tap `ky·kw + kx`, splat bias, activation), or a pool's.
+#[derive(Clone, Copy)]
+enum Taps<'a, 'ctx> {
+    Weighted(&'a [VectorValue<'ctx>], VectorValue<'ctx>, Option<Activation>),
+    Pool(Reduce<'ctx>),
+}
+
 /// A convolution with few multiply-adds per output (depthwise, or a network's first layer on
-/// three input channels), computed one output row at a time: the rows of a group's input
-/// channels that a band of output rows reads are copied into a zero-bordered scratch on the
-/// stack, then each output is its bias plus every tap of every input channel of the group,
-/// activated and stored once (the loop over a row's outputs vectorised, the taps' weights
-/// loop-invariant). Depthwise convolutions go to [`depthwise_band`] instead.
+/// three input channels), or a pooling window, computed one output row at a time: the rows of
+/// a group's input channels that a band of output rows reads are copied into a scratch on the
+/// stack bordered by the padding value, then each output is its bias plus every tap of every
+/// input channel of the group, activated and stored once (the loop over a row's outputs
+/// vectorised, the taps' weights loop-invariant). Depthwise convolutions and pools go to
+/// [`depthwise_band`] instead.
 #[allow(clippy::too_many_arguments)]
 fn conv_banded<'ctx>(
     e: &Emitter<'_, 'ctx>,
@@ -1278,9 +1312,8 @@ fn conv_banded<'ctx>(
     in_shape: &[usize],
     out_shape: &[usize],
     band: usize,
-    [op, xp, wg, bg]: [PointerValue<'ctx>; 4],
-    has_bias: bool,
-    act: Option<Activation>,
+    [op, xp]: [PointerValue<'ctx>; 2],
+    reduce: Reduce<'ctx>,
 ) -> Result<()> {
     let (n, cin, h, wd) = (in_shape[0], in_shape[1], in_shape[2], in_shape[3]);
     let (cout, oh, ow) = (out_shape[1], out_shape[2], out_shape[3]);
@@ -1302,8 +1335,9 @@ fn conv_banded<'ctx>(
     let depthwise = cin_g == 1;
     let tail = if depthwise && ow < LANES as usize { LANES as usize } else { 0 };
     let scratch = e.scratch_array(cin_g * chan + tail, "band")?;
-    // Borders stay zero: only the interior columns are written below.
-    e.lp(cin_g * chan + tail, &mut |i| e.store(scratch, i, e.f(0.0)))?;
+    // Borders keep the padding value: only the interior columns are written below.
+    let fill = e.f(reduce.fill());
+    e.lp(cin_g * chan + tail, &mut |i| e.store(scratch, i, fill))?;
     // The interior of a row: per phase, its first slot and the number of input columns in it.
     let phases: Vec<(usize, usize)> = (0..sx)
         .filter_map(|q| {
@@ -1336,13 +1370,23 @@ fn conv_banded<'ctx>(
                         &mut || {
                             for &(j0, count) in &phases {
                                 let dst = e.add(row, e.i64(j0))?;
-                                e.lp(count, &mut |j| e.store(scratch, e.add(dst, j)?, e.f(0.0)))?;
+                                e.lp(count, &mut |j| e.store(scratch, e.add(dst, j)?, fill))?;
                             }
                             Ok(())
                         },
                     )
                 })
             })?;
+            let tap = |kx: usize| (kx * dx) % sx * pw + (kx * dx) / sx;
+            let (wg, bg, has_bias, act) = match reduce {
+                Reduce::Conv { wg, bg, has_bias, act } => (wg, bg, has_bias, act),
+                pool => {
+                    let obase = e.mul(e.add(e.mul(b, cout)?, g)?, oh * ow)?;
+                    let geometry = [kh, kw, sy, dy];
+                    let at = (op, obase, oy0);
+                    return depthwise_band(e, at, (scratch, rs), Taps::Pool(pool), geometry, tap, [band, ow]);
+                }
+            };
             // `ocb` output channels at a time share each loaded input value (a dense first
             // layer; depthwise has one output channel per group).
             let ocb = [4, 2, 1].into_iter().find(|d| cout_g % d == 0 && (cin_g > 1 || *d == 1)).unwrap_or(1);
@@ -1359,18 +1403,8 @@ fn conv_banded<'ctx>(
                 let obase = e.mul(e.add(e.mul(b, cout)?, oc0)?, oh * ow)?;
                 if depthwise {
                     let ws: Vec<VectorValue<'ctx>> = ws[0].iter().map(|&w| e.splat(w)).collect::<Result<_>>()?;
-                    let tap = |kx: usize| (kx * dx) % sx * pw + (kx * dx) / sx;
-                    return depthwise_band(
-                        e,
-                        (op, obase, oy0),
-                        (scratch, rs),
-                        &ws,
-                        e.splat(bias[0])?,
-                        [kh, kw, sy, dy],
-                        tap,
-                        [band, ow],
-                        act,
-                    );
+                    let taps = Taps::Weighted(&ws, e.splat(bias[0])?, act);
+                    return depthwise_band(e, (op, obase, oy0), (scratch, rs), taps, [kh, kw, sy, dy], tap, [band, ow]);
                 }
                 e.lp(band, &mut |rr| {
                     let orow = e.add(obase, e.mul(e.add(oy0, rr)?, ow)?)?;
@@ -1416,7 +1450,7 @@ fn conv_banded<'ctx>(
     })
 }
 
-/// One channel's band of a depthwise convolution, `band` ≥ 1 rows of `ow` outputs from row
+/// One channel's band of a depthwise convolution or a pool (`taps`), `band` ≥ 1 rows of `ow` outputs from row
 /// `oy0` of the output plane at `op[obase..]`, read from the banded scratch (see
 /// [`conv_banded`]): scratch row `rr·sy + ky·dy` and offset `tap(kx)` from an output's column
 /// hold tap `(ky, kx)` of output row `rr`. Outputs go in register blocks of a few rows by a
@@ -1432,14 +1466,16 @@ fn depthwise_band<'ctx>(
     e: &Emitter<'_, 'ctx>,
     (op, obase, oy0): (PointerValue<'ctx>, IntValue<'ctx>, IntValue<'ctx>),
     (scratch, rs): (PointerValue<'ctx>, usize),
-    ws: &[VectorValue<'ctx>],
-    bias: VectorValue<'ctx>,
+    taps: Taps<'_, 'ctx>,
     [kh, kw, sy, dy]: [usize; 4],
     tap: impl Fn(usize) -> usize,
     [band, ow]: [usize; 2],
-    act: Option<Activation>,
 ) -> Result<()> {
     let l = LANES as usize;
+    let start = match taps {
+        Taps::Weighted(_, bias, _) => bias,
+        Taps::Pool(p) => e.splat(e.f(p.fill()))?,
+    };
     // Rows by vectors per block, measured on this machine's AVX2 (8 accumulators): a row of
     // up to four vectors in one block, two rows at a time; longer rows at stride 1 in four
     // rows by two vectors, as each scratch row serves up to `kh` output rows; stride 2 shares
@@ -1471,22 +1507,37 @@ fn depthwise_band<'ctx>(
             let first = e.mul(ck, cols * l)?;
             let at: Vec<IntValue<'ctx>> =
                 (0..cols).map(|j| upto(e.add(first, e.i64(j * l))?, ow.saturating_sub(l))).collect::<Result<_>>()?;
-            let mut acc = vec![vec![bias; cols]; rows];
+            let mut acc = vec![vec![start; cols]; rows];
             for (&ri, pairs) in &readers {
                 for kx in 0..kw {
                     let off = e.add(srow, e.i64(ri * rs + tap(kx)))?;
                     for (j, &p) in at.iter().enumerate() {
                         let x = e.vload(scratch, e.add(off, p)?)?;
                         for &(r, ky) in pairs {
-                            acc[r][j] = e.vintrinsic("llvm.fmuladd", &[ws[ky * kw + kx], x, acc[r][j]])?;
+                            let a = acc[r][j];
+                            acc[r][j] = match taps {
+                                Taps::Weighted(ws, ..) => e.vintrinsic("llvm.fmuladd", &[ws[ky * kw + kx], x, a])?,
+                                Taps::Pool(Reduce::Max) => e.vintrinsic("llvm.maxnum", &[a, x])?,
+                                Taps::Pool(_) => e.b.build_float_add(a, x, "s").map_err(cg)?,
+                            };
                         }
                     }
                 }
             }
             for (r, vs) in acc.into_iter().enumerate() {
                 for (j, mut v) in vs.into_iter().enumerate() {
-                    if let Some(a) = act {
-                        v = e.vact(a, v)?;
+                    match taps {
+                        Taps::Weighted(_, _, Some(a)) => v = e.vact(a, v)?,
+                        Taps::Pool(Reduce::Mean(None)) => {
+                            v = e.b.build_float_div(v, e.splat(e.f((kh * kw) as f32))?, "mean").map_err(cg)?
+                        }
+                        Taps::Pool(Reduce::Mean(Some((rows_in, cols_in)))) => {
+                            let oy = e.add(e.add(oy0, rr)?, e.i64(r))?;
+                            let count =
+                                e.b.build_float_mul(e.splat(e.load(rows_in, oy)?)?, e.vload(cols_in, at[j])?, "n");
+                            v = e.b.build_float_div(v, count.map_err(cg)?, "mean").map_err(cg)?;
+                        }
+                        _ => {}
                     }
                     let to = e.add(e.add(obase, e.add(orow, e.i64(r * ow))?)?, at[j])?;
                     if ow >= l {
@@ -1960,7 +2011,8 @@ fn kernel<'ctx>(
                 }
                 if !pointwise {
                     if let Some(band) = band_rows(&c, s, out_shape) {
-                        return conv_banded(e, &c, s, out_shape, band, [op, xp, wg, bg], has_bias, act_v);
+                        let conv = Reduce::Conv { wg, bg, has_bias, act: act_v };
+                        return conv_banded(e, &c, s, out_shape, band, [op, xp], conv);
                     }
                     if let Some(d) = direct {
                         return conv_tiled(e, &c, d, s, out_shape, [op, xp, wg, bg], has_bias, act_v);
@@ -2081,6 +2133,39 @@ fn kernel<'ctx>(
             let swd = ((ow - 1) * sx + kw).max(wd + pw);
             let src = off(ins[0]);
             let fill = e.f(if is_max { f32::NEG_INFINITY } else { 0.0 });
+            // A window of few taps: banded like a depthwise convolution of the window.
+            let window = nasc_ir::op::Conv2d {
+                out_channels: None,
+                kernel: p.kernel,
+                stride: p.stride,
+                padding: p.padding,
+                dilation: [1, 1],
+                groups: nasc_ir::op::Groups::DEPTHWISE,
+                bias: false,
+                act: None,
+            };
+            if let Some(band) = band_rows(&window, s, out_shape) {
+                let reduce = if is_max {
+                    Reduce::Max
+                } else if p.count_include_pad {
+                    Reduce::Mean(None)
+                } else {
+                    // Taps inside the input per output row and column (the columns a vector
+                    // past the row's end, read by a row narrower than a vector).
+                    let count = |n: usize, k: usize, st: usize, pad: usize, len: usize| -> Vec<f32> {
+                        (0..n)
+                            .map(|o| ((o * st + k).min(len + pad).saturating_sub((o * st).max(pad))).max(1) as f32)
+                            .collect()
+                    };
+                    let [rows, mut cols] = [count(oh, kh, sy, ph, h), count(ow, kw, sx, pw, wd)];
+                    cols.resize(ow + LANES as usize, 1.0);
+                    let [rg, cgl] = [("rows", rows), ("cols", cols)]
+                        .map(|(what, v)| e.global(&format!("{}.{what}", node.name), &v));
+                    Reduce::Mean(Some((rg, cgl)))
+                };
+                let [op, xp] = [out_off, src].map(|o| e.ptr_at(a, e.i64(o)));
+                return conv_banded(e, &window, s, out_shape, band, [op?, xp?], reduce);
+            }
             if sh * swd * 4 > WIDE_BYTES {
                 e.lp(s[0] * s[1], &mut |nc| {
                     let plane = e.mul(nc, h * wd)?;

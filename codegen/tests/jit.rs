@@ -135,8 +135,9 @@ fn depthwise_rows_and_pointwise_remainders_match_the_interpreter() {
 
 /// Stride-1 dense convolutions (register-tiled over the padded planes' width, or, with too many
 /// input channels for that, accumulated at that width or a row at a time), and window pooling
-/// through its bordered scratch (or, on a plane too large for it, with bounds tests), against
-/// the interpreter: batch 2, groups, dilation, asymmetric planes, both average divisors.
+/// (banded like a depthwise convolution; windows of over 50 taps through a plane-wide bordered
+/// scratch or, on a plane too large for it, with bounds tests), against the interpreter:
+/// batch 2, groups, dilation, asymmetric planes, both average divisors.
 #[test]
 fn narrow_convolutions_and_window_pools_match_the_interpreter() {
     use nasc_ir::op::{Activation, Conv2d, Groups, Input, Pool};
@@ -183,7 +184,9 @@ fn narrow_convolutions_and_window_pools_match_the_interpreter() {
             check(format!("conv {h}×{w} k{k} d{dil} g{groups} s{stride:?}"), 12, h, w, Op::Conv2d(c));
             n += 1;
         }
-        for (k, stride, pad) in [(3, 1, 1), (3, 2, 1), (2, 2, 0), (3, 2, 0)] {
+        // Windows of up to 49 taps banded like a depthwise convolution; 8×8 through the
+        // plane-wide bordered scratch.
+        for (k, stride, pad) in [(3, 1, 1), (3, 2, 1), (2, 2, 0), (3, 2, 0), (5, 2, 2), (7, 1, 3), (8, 1, 4)] {
             if h + 2 * pad < k || w + 2 * pad < k {
                 continue;
             }
@@ -196,13 +199,16 @@ fn narrow_convolutions_and_window_pools_match_the_interpreter() {
         }
     }
     assert!(n >= 60, "only {n} convolutions");
-    // A plane too large for the pool's stack scratch: every tap tested against its bounds.
-    for include_pad in [false, true] {
-        let mut p = Pool::new(3, 2, 1);
-        p.count_include_pad = include_pad;
-        check(format!("avg pool 300×300 {include_pad}"), 1, 300, 300, Op::AvgPool(p));
+    // A plane of several bands (3×3), and one too large for the 8×8 window's stack scratch:
+    // every tap tested against its bounds.
+    for k in [3, 8] {
+        for include_pad in [false, true] {
+            let mut p = Pool::new(k, 2, 1);
+            p.count_include_pad = include_pad;
+            check(format!("avg pool 300×300 k{k} {include_pad}"), 1, 300, 300, Op::AvgPool(p));
+        }
+        check(format!("max pool 300×300 k{k}"), 1, 300, 300, Op::MaxPool(Pool::new(k, 2, 1)));
     }
-    check("max pool 300×300".into(), 1, 300, 300, Op::MaxPool(Pool::new(3, 2, 1)));
     // Planes too large for one band of the register-tiled kernel: bands of rows, the last
     // overlapping the one before (24 channels); too many input channels for even two rows of
     // it: narrow rows accumulated at the scratch's width (4096), wide rows one at a time (256).
