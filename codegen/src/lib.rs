@@ -622,8 +622,9 @@ impl<'ctx> Emitter<'_, 'ctx> {
         Ok(self.call_any(name, args[0].get_type().into(), &a)?.into_vector_value())
     }
 
-    /// A weight tensor: a constant global array, or with external weights its place in the
-    /// caller's blob (loaded from the pointer `NAME_set_weights` stored).
+    /// A weight tensor (or a constant table, such as an average pool's divisors): a constant
+    /// global array, or with external weights its place in the caller's blob (loaded from the
+    /// pointer `NAME_set_weights` stored).
     fn global(&self, name: &str, data: &[f32]) -> PointerValue<'ctx> {
         if let Some((ptr_global, blob)) = self.external.borrow_mut().as_mut() {
             let at = blob.len().div_ceil(16) * 16;
