@@ -13,8 +13,10 @@
 //! which runs the kernels in the reference interpreter's order — each early exit's ancestors,
 //! then its decision (max-softmax ≥ θ or entropy ≤ θ on its scores, branching out with the
 //! exit's index), then the rest — and guards the kernels of a gated block behind its gate's
-//! decision. [`Jit`] runs it on the host; [`emit`] writes objects, assembly, LLVM IR and a C
-//! header for any CPU target.
+//! decision. Kernels read the input where the caller has it, and the kernel that computes the
+//! output writes it straight into `output` (an exit's scores are copied there when it fires),
+//! so `input` and `output` must not overlap. [`Jit`] runs it on the host; [`emit`] writes
+//! objects, assembly, LLVM IR and a C header for any CPU target.
 //!
 //! **Architecture Invariant:** the only crate linking LLVM; it consumes concrete graphs from
 //! `ir` and knows nothing of cost models. Unsafe code is confined to building GEPs and calling
@@ -306,8 +308,11 @@ struct Emitter<'a, 'ctx> {
     f32t: FloatType<'ctx>,
     func: FunctionValue<'ctx>,
     arena: PointerValue<'ctx>,
-    /// The network's input, in a node's kernel (convolutions read it in place).
+    /// The network's input, in a node's kernel (every kernel reads it in place).
     input: Option<PointerValue<'ctx>>,
+    /// The caller's output buffer, in the kernel that computes the network's output (it
+    /// writes there instead of the arena).
+    output: Option<PointerValue<'ctx>>,
     /// The largest stack scratch of a kernel so far, in bytes.
     scratch: &'a Cell<usize>,
     /// Kernels shared by every node of the same operator and shapes, by key.
@@ -414,6 +419,7 @@ impl<'ctx> Emitter<'_, 'ctx> {
             func: f,
             arena: params[0],
             input: None,
+            output: None,
             shared: self.shared,
             scratch: self.scratch,
             external: self.external,
@@ -735,8 +741,20 @@ pub fn lower_with<'ctx>(
         b.build_return(None).map_err(cg)?;
     }
 
-    // One function per node: `void node(float *arena, const float *input)`.
-    let kernel_t = void.fn_type(&[ptr.into(), ptr.into()], false);
+    // The kernel that computes the network's output writes it to the caller's buffer, unless
+    // something else reads it (an exit's scores, a later node) or it is the input itself.
+    let final_value = graph.inputs(graph.output_node().map_err(cg)?)[0];
+    let writer = fusion.rep[final_value.index()];
+    let direct_out = !matches!(graph.node(writer).op, Op::Input(_))
+        && graph.node_ids().filter(|&n| fusion.rep[n.index()] == writer).all(|n| {
+            graph
+                .consumers(n)
+                .iter()
+                .all(|&c| fusion.rep[c.index()] == writer && !matches!(graph.node(c).op, Op::Exit(_)))
+        });
+
+    // One function per node: `void node(float *arena, const float *input, float *output)`.
+    let kernel_t = void.fn_type(&[ptr.into(), ptr.into(), ptr.into()], false);
     let mut kernels: BTreeMap<usize, FunctionValue<'_>> = BTreeMap::new();
     let shared = RefCell::new(BTreeMap::new());
     let scratch = Cell::new(0);
@@ -771,6 +789,7 @@ pub fn lower_with<'ctx>(
             func: f,
             arena: f.get_nth_param(0).expect("arena").into_pointer_value(),
             input: Some(f.get_nth_param(1).expect("input").into_pointer_value()),
+            output: (direct_out && id == writer).then(|| f.get_nth_param(2).expect("output").into_pointer_value()),
             shared: &shared,
             scratch: &scratch,
             external: &external,
@@ -794,6 +813,7 @@ pub fn lower_with<'ctx>(
         func: drv,
         arena: drv.get_nth_param(2).expect("arena").into_pointer_value(),
         input: None,
+        output: None,
         shared: &shared,
         scratch: &scratch,
         external: &external,
@@ -804,9 +824,9 @@ pub fn lower_with<'ctx>(
     e.b.position_at_end(entry);
     let in_id = graph.input_node().map_err(cg)?;
     let in_off = plan.offsets[in_id.index()].expect("input planned");
-    // Convolutions read the input where the caller has it; anything else reads a copy in the
-    // arena.
-    if graph.consumers(in_id).iter().any(|&c| !matches!(graph.node(c).op, Op::Conv2d(_))) {
+    // Kernels read the input where the caller has it; the driver reads a copy in the arena
+    // (the output or an exit's scores being the input, a gate's logit).
+    if graph.consumers(in_id).iter().any(|&c| graph.node(c).op.is_sink() || matches!(graph.node(c).op, Op::Gate(_))) {
         e.lp(numel(&shapes[in_id.index()]), &mut |i| {
             let v = e.load(input, i)?;
             e.store(e.arena, e.add(i, e.i64(in_off))?, v)
@@ -834,14 +854,14 @@ pub fn lower_with<'ctx>(
                 }
                 match cond {
                     None => {
-                        e.b.build_call(f, &[e.arena.into(), input.into()], "").map_err(cg)?;
+                        e.b.build_call(f, &[e.arena.into(), input.into(), output.into()], "").map_err(cg)?;
                     }
                     Some(c) => {
                         let run = ctx.append_basic_block(drv, "gated");
                         let after = ctx.append_basic_block(drv, "after_gate");
                         e.b.build_conditional_branch(c, run, after).map_err(cg)?;
                         e.b.position_at_end(run);
-                        e.b.build_call(f, &[e.arena.into(), input.into()], "").map_err(cg)?;
+                        e.b.build_call(f, &[e.arena.into(), input.into(), output.into()], "").map_err(cg)?;
                         e.b.build_unconditional_branch(after).map_err(cg)?;
                         e.b.position_at_end(after);
                     }
@@ -884,8 +904,9 @@ pub fn lower_with<'ctx>(
             }
         }
     }
-    let out = graph.output_node().map_err(cg)?;
-    copy_out(&e, graph.inputs(out)[0])?;
+    if !direct_out {
+        copy_out(&e, final_value)?;
+    }
     e.b.build_return(Some(&i32t.const_int(exits.len() as u64, false))).map_err(cg)?;
     module
         .verify()
@@ -897,7 +918,7 @@ pub fn lower_with<'ctx>(
 
 /// Max-softmax probability or softmax entropy of `classes` scores at `off`.
 fn exit_statistic<'ctx>(e: &Emitter<'_, 'ctx>, rule: ExitRule, off: usize, classes: usize) -> Result<FloatValue<'ctx>> {
-    let (_, sum, weighted) = softmax_sums(e, e.i64(off), classes)?;
+    let (_, sum, weighted) = softmax_sums(e, e.arena, e.i64(off), classes)?;
     match rule {
         ExitRule::MaxSoftmax => e.fdiv(e.f(1.0), sum),
         // H = log Σe − Σ p·d with p = e/Σe, d = x − max.
@@ -1867,6 +1888,7 @@ fn bn_scale_shift(w: &Weights, node: &nasc_ir::Node) -> Result<(Vec<f32>, Vec<f3
 /// `Σ exp(x − m)·(x − m)`, as loops (ImageNet heads have 1,000 classes).
 fn softmax_sums<'ctx>(
     e: &Emitter<'_, 'ctx>,
+    xa: PointerValue<'ctx>,
     base: IntValue<'ctx>,
     classes: usize,
 ) -> Result<(FloatValue<'ctx>, FloatValue<'ctx>, FloatValue<'ctx>)> {
@@ -1879,12 +1901,12 @@ fn softmax_sums<'ctx>(
         Ok(())
     };
     put(mp, e.f(f32::NEG_INFINITY))?;
-    e.lp(classes, &mut |c| put(mp, e.fmax(get(mp)?, e.load(e.arena, e.add(base, c)?)?)?))?;
+    e.lp(classes, &mut |c| put(mp, e.fmax(get(mp)?, e.load(xa, e.add(base, c)?)?)?))?;
     let m = get(mp)?;
     put(sp, e.f(0.0))?;
     put(wp, e.f(0.0))?;
     e.lp(classes, &mut |c| {
-        let d = e.b.build_float_sub(e.load(e.arena, e.add(base, c)?)?, m, "d").map_err(cg)?;
+        let d = e.b.build_float_sub(e.load(xa, e.add(base, c)?)?, m, "d").map_err(cg)?;
         let ex = e.intrinsic("llvm.exp.f32", &[d])?;
         put(sp, e.fadd(get(sp)?, ex)?)?;
         put(wp, e.fadd(get(wp)?, e.fmul(ex, d)?)?)
@@ -1904,48 +1926,60 @@ fn kernel<'ctx>(
 ) -> Result<()> {
     let node = g.node(id);
     let ins = g.inputs(id);
-    let out_off = plan.offsets[id.index()].expect("planned");
     let off = |n: NodeId| plan.offsets[n.index()].expect("planned");
     let out_shape = &shapes[id.index()];
     let a = e.arena;
+    // Where this kernel writes: the caller's output buffer when its value is the network's
+    // output (`Emitter::output`), else its arena slot; and where it reads a value: the
+    // network's input where the caller has it, else the value's arena slot.
+    let (oa, out_off) = match e.output {
+        Some(out) => (out, 0),
+        None => (a, off(id)),
+    };
+    let at = |n: NodeId| -> (PointerValue<'ctx>, usize) {
+        match (&g.node(n).op, e.input) {
+            (Op::Input(_), Some(input)) => (input, 0),
+            _ => (a, off(n)),
+        }
+    };
     let wt = |t: &str| -> Result<Tensor> { w.get(&node.name, t).cloned().map_err(cg) };
-    let copy = |src: usize, n: usize| -> Result<()> {
+    let copy = |(xa, src): (PointerValue<'ctx>, usize), n: usize| -> Result<()> {
         e.lp(n, &mut |i| {
-            let v = e.load(a, e.add(i, e.i64(src))?)?;
-            e.store(a, e.add(i, e.i64(out_off))?, v)
+            let v = e.load(xa, e.add(i, e.i64(src))?)?;
+            e.store(oa, e.add(i, e.i64(out_off))?, v)
         })
     };
     match &node.op {
         Op::Input(_) => {}
-        Op::Identity | Op::Flatten => copy(off(ins[0]), numel(out_shape))?,
+        Op::Identity | Op::Flatten => copy(at(ins[0]), numel(out_shape))?,
         Op::Output | Op::Exit(_) => unreachable!("sinks are fused into their inputs' kernels"),
         Op::Relu | Op::Relu6 | Op::Hswish | Op::Hsigmoid | Op::Sigmoid | Op::Swish => {
             let act = node.op.as_activation().expect("activation");
-            let src = off(ins[0]);
+            let (xa, src) = at(ins[0]);
             e.lp(numel(out_shape), &mut |i| {
-                let v = e.act(act, e.load(a, e.add(i, e.i64(src))?)?)?;
-                e.store(a, e.add(i, e.i64(out_off))?, v)
+                let v = e.act(act, e.load(xa, e.add(i, e.i64(src))?)?)?;
+                e.store(oa, e.add(i, e.i64(out_off))?, v)
             })?;
         }
-        Op::Zero => e.lp(numel(out_shape), &mut |i| e.store(a, e.add(i, e.i64(out_off))?, e.f(0.0)))?,
+        Op::Zero => e.lp(numel(out_shape), &mut |i| e.store(oa, e.add(i, e.i64(out_off))?, e.f(0.0)))?,
         Op::Add => {
-            let srcs: Vec<usize> = ins.iter().map(|&i| off(i)).collect();
+            let srcs: Vec<(PointerValue<'ctx>, usize)> = ins.iter().map(|&i| at(i)).collect();
             e.lp(numel(out_shape), &mut |i| {
-                let mut s = e.load(a, e.add(i, e.i64(srcs[0]))?)?;
-                for &o in &srcs[1..] {
-                    s = e.fadd(s, e.load(a, e.add(i, e.i64(o))?)?)?;
+                let mut s = e.load(srcs[0].0, e.add(i, e.i64(srcs[0].1))?)?;
+                for &(xa, o) in &srcs[1..] {
+                    s = e.fadd(s, e.load(xa, e.add(i, e.i64(o))?)?)?;
                 }
-                e.store(a, e.add(i, e.i64(out_off))?, s)
+                e.store(oa, e.add(i, e.i64(out_off))?, s)
             })?;
         }
         Op::Mul => {
-            let (x, y) = (off(ins[0]), off(ins[1]));
+            let ((xa, x), (ya, y)) = (at(ins[0]), at(ins[1]));
             let per_channel = shapes[ins[1].index()] != *out_shape;
             let inner = if per_channel { out_shape[2] * out_shape[3] } else { 1 };
             e.lp(numel(out_shape), &mut |i| {
                 let yi = if per_channel { e.b.build_int_unsigned_div(i, e.i64(inner), "c").map_err(cg)? } else { i };
-                let v = e.fmul(e.load(a, e.add(i, e.i64(x))?)?, e.load(a, e.add(yi, e.i64(y))?)?)?;
-                e.store(a, e.add(i, e.i64(out_off))?, v)
+                let v = e.fmul(e.load(xa, e.add(i, e.i64(x))?)?, e.load(ya, e.add(yi, e.i64(y))?)?)?;
+                e.store(oa, e.add(i, e.i64(out_off))?, v)
             })?;
         }
         Op::BatchNorm(_) => {
@@ -1954,7 +1988,7 @@ fn kernel<'ctx>(
             let (scale, shift) = bn_scale_shift(w, node)?;
             let sg = e.global(&format!("{}.scale", node.name), &scale);
             let hg = e.global(&format!("{}.shift", node.name), &shift);
-            let src = off(ins[0]);
+            let (xa, src) = at(ins[0]);
             let n = out_shape[0];
             e.lp(n * c, &mut |nc| {
                 let ch = e.b.build_int_unsigned_rem(nc, e.i64(c), "ch").map_err(cg)?;
@@ -1962,9 +1996,9 @@ fn kernel<'ctx>(
                 let base = e.mul(nc, inner)?;
                 e.lp(inner, &mut |i| {
                     let idx = e.add(base, i)?;
-                    let v = e.load(a, e.add(idx, e.i64(src))?)?;
+                    let v = e.load(xa, e.add(idx, e.i64(src))?)?;
                     let y = e.fadd(e.fmul(v, s)?, h)?;
-                    e.store(a, e.add(idx, e.i64(out_off))?, y)
+                    e.store(oa, e.add(idx, e.i64(out_off))?, y)
                 })
             })?;
         }
@@ -2076,13 +2110,11 @@ fn kernel<'ctx>(
                     Ok(())
                 })
             })?;
-            let x = match (&g.node(ins[0]).op, e.input) {
-                (Op::Input(_), Some(input)) => input,
-                _ => e.ptr_at(a, e.i64(off(ins[0])))?,
-            };
-            let out = e.ptr_at(a, e.i64(out_off))?;
+            let ptr = |(base, o): (PointerValue<'ctx>, usize)| e.ptr_at(base, e.i64(o));
+            let x = ptr(at(ins[0]))?;
+            let out = ptr((oa, out_off))?;
             let r = match residual {
-                Some(r) => e.ptr_at(a, e.i64(off(r)))?,
+                Some(r) => ptr(at(r))?,
                 None => out,
             };
             let args: Vec<inkwell::values::BasicMetadataValueEnum<'_>> =
@@ -2094,14 +2126,14 @@ fn kernel<'ctx>(
             let n = out_shape[0];
             let wg = e.global(&format!("{}.weight", node.name), &wt("weight")?.data);
             let bg = if d.bias { Some(e.global(&format!("{}.bias", node.name), &wt("bias")?.data)) } else { None };
-            let src = off(ins[0]);
+            let (xa, src) = at(ins[0]);
             e.lp(n * d.out_features, &mut |no| {
                 let o = e.b.build_int_unsigned_rem(no, e.i64(d.out_features), "o").map_err(cg)?;
                 let r = e.b.build_int_unsigned_div(no, e.i64(d.out_features), "r").map_err(cg)?;
                 let acc_ptr = e.slot()?;
                 e.b.build_store(acc_ptr, e.f(0.0)).map_err(cg)?;
                 e.lp(f, &mut |i| {
-                    let x = e.load(a, e.add(e.add(e.mul(r, f)?, i)?, e.i64(src))?)?;
+                    let x = e.load(xa, e.add(e.add(e.mul(r, f)?, i)?, e.i64(src))?)?;
                     let wv = e.load(wg, e.add(e.mul(o, f)?, i)?)?;
                     let acc = e.b.build_load(e.f32t, acc_ptr, "acc").map_err(cg)?.into_float_value();
                     let sum = e.reassoc(e.fadd(acc, e.reassoc(e.fmul(x, wv)?))?);
@@ -2115,7 +2147,7 @@ fn kernel<'ctx>(
                 if let Some(act) = d.act {
                     v = e.act(act, v)?;
                 }
-                e.store(a, e.add(no, e.i64(out_off))?, v)
+                e.store(oa, e.add(no, e.i64(out_off))?, v)
             })?;
         }
         Op::AvgPool(p) | Op::MaxPool(p) => {
@@ -2132,7 +2164,7 @@ fn kernel<'ctx>(
             let ([kh, kw], [sy, sx], [ph, pw]) = (p.kernel, p.stride, p.padding);
             let sh = ((oh - 1) * sy + kh).max(h + ph);
             let swd = ((ow - 1) * sx + kw).max(wd + pw);
-            let src = off(ins[0]);
+            let (xa, src) = at(ins[0]);
             let fill = e.f(if is_max { f32::NEG_INFINITY } else { 0.0 });
             // A window of few taps: banded like a depthwise convolution of the window.
             let window = nasc_ir::op::Conv2d {
@@ -2164,7 +2196,7 @@ fn kernel<'ctx>(
                         .map(|(what, v)| e.global(&format!("{}.{what}", node.name), &v));
                     Reduce::Mean(Some((rg, cgl)))
                 };
-                let [op, xp] = [out_off, src].map(|o| e.ptr_at(a, e.i64(o)));
+                let [op, xp] = [(oa, out_off), (xa, src)].map(|(base, o)| e.ptr_at(base, e.i64(o)));
                 return conv_banded(e, &window, s, out_shape, band, [op?, xp?], reduce);
             }
             if sh * swd * 4 > WIDE_BYTES {
@@ -2188,7 +2220,7 @@ fn kernel<'ctx>(
                                     let iyc = e.b.build_select(oky, iy, e.i64(0), "iyc").map_err(cg)?.into_int_value();
                                     let ixc = e.b.build_select(okx, ix, e.i64(0), "ixc").map_err(cg)?.into_int_value();
                                     let v =
-                                        e.load(a, e.add(e.add(plane, e.add(e.mul(iyc, wd)?, ixc)?)?, e.i64(src))?)?;
+                                        e.load(xa, e.add(e.add(plane, e.add(e.mul(iyc, wd)?, ixc)?)?, e.i64(src))?)?;
                                     let cand = if is_max { e.fmax(acc, v)? } else { e.fadd(acc, v)? };
                                     acc = e.b.build_select(ok, cand, acc, "acc").map_err(cg)?.into_float_value();
                                     let c1 = e.fadd(count, e.f(1.0))?;
@@ -2203,7 +2235,7 @@ fn kernel<'ctx>(
                                 e.fdiv(acc, e.fmax(count, e.f(1.0))?)?
                             };
                             let o = e.add(e.add(e.mul(e.add(e.mul(nc, oh)?, oy)?, ow)?, ox)?, e.i64(out_off))?;
-                            e.store(a, o, v)
+                            e.store(oa, o, v)
                         })
                     })
                 })?;
@@ -2227,7 +2259,7 @@ fn kernel<'ctx>(
                 };
                 e.lp(s[0] * s[1], &mut |nc| {
                     let plane = e.add(e.mul(nc, h * wd)?, e.i64(src))?;
-                    e.copy_plane((a, plane), (scratch, e.i64(ph * swd + pw)), [h, wd], swd)?;
+                    e.copy_plane((xa, plane), (scratch, e.i64(ph * swd + pw)), [h, wd], swd)?;
                     let orow = e.mul(nc, oh)?;
                     e.lp(oh, &mut |oy| {
                         let row = e.mul(oy, sy * swd)?;
@@ -2251,7 +2283,7 @@ fn kernel<'ctx>(
                                     e.fdiv(acc, e.fmax(count, e.f(1.0))?)?
                                 }
                             };
-                            e.store(a, e.add(obase, ox)?, v)
+                            e.store(oa, e.add(obase, ox)?, v)
                         })
                     })
                 })?;
@@ -2260,61 +2292,61 @@ fn kernel<'ctx>(
         Op::GlobalAvgPool => {
             let s = &shapes[ins[0].index()];
             let inner = s[2] * s[3];
-            let src = off(ins[0]);
+            let (xa, src) = at(ins[0]);
             e.lp(s[0] * s[1], &mut |nc| {
                 let acc_ptr = e.slot()?;
                 e.b.build_store(acc_ptr, e.f(0.0)).map_err(cg)?;
                 let base = e.mul(nc, inner)?;
                 e.lp(inner, &mut |i| {
-                    let v = e.load(a, e.add(e.add(base, i)?, e.i64(src))?)?;
+                    let v = e.load(xa, e.add(e.add(base, i)?, e.i64(src))?)?;
                     let acc = e.b.build_load(e.f32t, acc_ptr, "acc").map_err(cg)?.into_float_value();
                     e.b.build_store(acc_ptr, e.reassoc(e.fadd(acc, v)?)).map_err(cg)?;
                     Ok(())
                 })?;
                 let acc = e.b.build_load(e.f32t, acc_ptr, "acc").map_err(cg)?.into_float_value();
-                e.store(a, e.add(nc, e.i64(out_off))?, e.fdiv(acc, e.f(inner as f32))?)
+                e.store(oa, e.add(nc, e.i64(out_off))?, e.fdiv(acc, e.f(inner as f32))?)
             })?;
         }
         Op::Softmax => {
             let k = out_shape[1];
-            let src = off(ins[0]);
+            let (xa, src) = at(ins[0]);
             e.lp(out_shape[0], &mut |r| {
                 let base = e.add(e.mul(r, k)?, e.i64(src))?;
                 let obase = e.add(e.mul(r, k)?, e.i64(out_off))?;
-                let (m, sum, _) = softmax_sums(e, base, k)?;
+                let (m, sum, _) = softmax_sums(e, xa, base, k)?;
                 e.lp(k, &mut |c| {
-                    let d = e.b.build_float_sub(e.load(a, e.add(base, c)?)?, m, "d").map_err(cg)?;
+                    let d = e.b.build_float_sub(e.load(xa, e.add(base, c)?)?, m, "d").map_err(cg)?;
                     let x = e.intrinsic("llvm.exp.f32", &[d])?;
-                    e.store(a, e.add(obase, c)?, e.fdiv(x, sum)?)
+                    e.store(oa, e.add(obase, c)?, e.fdiv(x, sum)?)
                 })
             })?;
         }
         Op::Concat(cc) => {
             let outer: usize = out_shape[..cc.axis].iter().product();
             let out_chunk: usize = out_shape[cc.axis..].iter().product();
-            let mut at = 0usize;
+            let mut offset = 0usize;
             for &i in ins {
                 let chunk: usize = shapes[i.index()][cc.axis..].iter().product();
-                let src = off(i);
-                let dst = at;
+                let (xa, src) = at(i);
+                let dst = offset;
                 e.lp(outer, &mut |o| {
                     e.lp(chunk, &mut |j| {
-                        let v = e.load(a, e.add(e.add(e.mul(o, chunk)?, j)?, e.i64(src))?)?;
-                        e.store(a, e.add(e.add(e.mul(o, out_chunk)?, j)?, e.i64(out_off + dst))?, v)
+                        let v = e.load(xa, e.add(e.add(e.mul(o, chunk)?, j)?, e.i64(src))?)?;
+                        e.store(oa, e.add(e.add(e.mul(o, out_chunk)?, j)?, e.i64(out_off + dst))?, v)
                     })
                 })?;
-                at += chunk;
+                offset += chunk;
             }
         }
         Op::SliceChannels(sl) => {
             let s = &shapes[ins[0].index()];
             let inner: usize = s[2..].iter().product();
             let (c, cn) = (s[1], sl.end - sl.start);
-            let src = off(ins[0]);
+            let (xa, src) = at(ins[0]);
             e.lp(s[0], &mut |b| {
                 e.lp(cn * inner, &mut |j| {
-                    let v = e.load(a, e.add(e.add(e.mul(b, c * inner)?, j)?, e.i64(src + sl.start * inner))?)?;
-                    e.store(a, e.add(e.add(e.mul(b, cn * inner)?, j)?, e.i64(out_off))?, v)
+                    let v = e.load(xa, e.add(e.add(e.mul(b, c * inner)?, j)?, e.i64(src + sl.start * inner))?)?;
+                    e.store(oa, e.add(e.add(e.mul(b, cn * inner)?, j)?, e.i64(out_off))?, v)
                 })
             })?;
         }
@@ -2322,7 +2354,7 @@ fn kernel<'ctx>(
             let (n, c) = (out_shape[0], out_shape[1]);
             let inner = out_shape[2] * out_shape[3];
             let per = c / cs.groups;
-            let src = off(ins[0]);
+            let (xa, src) = at(ins[0]);
             // Output channel j·groups + gi takes input channel gi·per + j.
             e.lp(n, &mut |b| {
                 e.lp(cs.groups, &mut |gi| {
@@ -2333,8 +2365,8 @@ fn kernel<'ctx>(
                             e.i64(out_off),
                         )?;
                         e.lp(inner, &mut |i| {
-                            let v = e.load(a, e.add(i, s0)?)?;
-                            e.store(a, e.add(i, d0)?, v)
+                            let v = e.load(xa, e.add(i, s0)?)?;
+                            e.store(oa, e.add(i, d0)?, v)
                         })
                     })
                 })
@@ -2346,20 +2378,22 @@ fn kernel<'ctx>(
             // probability.
             let Op::Gate(gt) = &node.op else { unreachable!("matched") };
             let n = numel(out_shape);
-            let (skip, body) = (off(ins[0]), off(ins[1]));
+            let ptr = |(base, o): (PointerValue<'ctx>, usize)| e.ptr_at(base, e.i64(o));
+            let (skip, body) = (ptr(at(ins[0]))?, ptr(at(ins[1]))?);
             let open = match gt.decision {
                 GateDecision::Logit => {
-                    let v = e.load(a, e.i64(off(ins[2])))?;
+                    let (la, l) = at(ins[2]);
+                    let v = e.load(la, e.i64(l))?;
                     e.b.build_float_compare(FloatPredicate::OGT, v, e.f(0.0), "open").map_err(cg)?
                 }
                 GateDecision::External { probability } => {
                     e.ctx.bool_type().const_int(u64::from(probability >= 0.5), false)
                 }
             };
-            let src = e.b.build_select(open, e.i64(body), e.i64(skip), "src").map_err(cg)?.into_int_value();
+            let src = e.b.build_select(open, body, skip, "src").map_err(cg)?.into_pointer_value();
             e.lp(n, &mut |i| {
-                let v = e.load(a, e.add(i, src)?)?;
-                e.store(a, e.add(i, e.i64(out_off))?, v)
+                let v = e.load(src, i)?;
+                e.store(oa, e.add(i, e.i64(out_off))?, v)
             })?;
         }
         Op::Choice(_) => return Err(CodegenError("a supernet cannot be compiled; select a subnet".into())),
@@ -2713,7 +2747,7 @@ fn header(graph: &Graph, shapes: &[Shape], name: &str, plan: &ArenaPlan, externa
     let up = name.to_ascii_uppercase();
     let exits: Vec<String> = graph.exits().iter().map(|&e| graph.node(e).name.clone()).collect();
     Ok(format!(
-        "/* Generated by nasc: {name}. Input {:?}, output {:?}. */\n#ifndef {up}_H\n#define {up}_H\n#include <stdint.h>\n\n#define {up}_INPUT_SIZE {}\n#define {up}_OUTPUT_SIZE {}\n#define {up}_ARENA_BYTES {}\n#define {up}_EXITS {} /* {} */\n/* The largest scratch one kernel keeps on the caller's stack: call {name}_infer on a thread\n   with this much stack to spare. */\n#define {up}_STACK_BYTES {}\n\n/* Runs the network; returns the exit taken (0..EXITS-1), or EXITS for the final output. */\nint32_t {name}_infer(const float *input, float *output, void *arena);\n/* Overrides exit `exit`'s threshold. */\nvoid {name}_set_threshold(int32_t exit, float theta);\n{}\n#endif\n",
+        "/* Generated by nasc: {name}. Input {:?}, output {:?}. */\n#ifndef {up}_H\n#define {up}_H\n#include <stdint.h>\n\n#define {up}_INPUT_SIZE {}\n#define {up}_OUTPUT_SIZE {}\n#define {up}_ARENA_BYTES {}\n#define {up}_EXITS {} /* {} */\n/* The largest scratch one kernel keeps on the caller's stack: call {name}_infer on a thread\n   with this much stack to spare. */\n#define {up}_STACK_BYTES {}\n\n/* Runs the network; returns the exit taken (0..EXITS-1), or EXITS for the final output.\n   `input` is read in place and `output` written directly: they must not overlap. */\nint32_t {name}_infer(const float *input, float *output, void *arena);\n/* Overrides exit `exit`'s threshold. */\nvoid {name}_set_threshold(int32_t exit, float theta);\n{}\n#endif\n",
         shapes[inp.index()],
         shapes[graph.inputs(out)[0].index()],
         numel(&shapes[inp.index()]),
