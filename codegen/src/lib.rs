@@ -1472,10 +1472,10 @@ fn conv_banded<'ctx>(
     })
 }
 
-/// One channel's band of a depthwise convolution or a pool (`taps`), `band` ≥ 1 rows of `ow` outputs from row
-/// `oy0` of the output plane at `op[obase..]`, read from the banded scratch (see
-/// [`conv_banded`]): scratch row `rr·sy + ky·dy` and offset `tap(kx)` from an output's column
-/// hold tap `(ky, kx)` of output row `rr`. Outputs go in register blocks of a few rows by a
+/// One channel's band of a depthwise convolution or a pool (`taps`), `band` ≥ 1 rows of `ow`
+/// outputs from row `oy0` of the output plane at `op[obase..]`, read from the banded scratch
+/// (see [`conv_banded`]): scratch row `rr·sy + ky·dy` and offset `tap(kx)` from an output's
+/// column hold tap `(ky, kx)` of output row `rr`. Outputs go in register blocks of a few rows by a
 /// few vectors (the last block of each direction moved back to end at the band's or row's end,
 /// recomputing a few outputs to identical values; a row narrower than a vector is one vector
 /// whose lanes past the row are computed from whatever follows it in the scratch and not
@@ -1942,6 +1942,7 @@ fn kernel<'ctx>(
             _ => (a, off(n)),
         }
     };
+    let ptr = |(base, o): (PointerValue<'ctx>, usize)| e.ptr_at(base, e.i64(o));
     let wt = |t: &str| -> Result<Tensor> { w.get(&node.name, t).cloned().map_err(cg) };
     let copy = |(xa, src): (PointerValue<'ctx>, usize), n: usize| -> Result<()> {
         e.lp(n, &mut |i| {
@@ -2110,7 +2111,6 @@ fn kernel<'ctx>(
                     Ok(())
                 })
             })?;
-            let ptr = |(base, o): (PointerValue<'ctx>, usize)| e.ptr_at(base, e.i64(o));
             let x = ptr(at(ins[0]))?;
             let out = ptr((oa, out_off))?;
             let r = match residual {
@@ -2196,7 +2196,7 @@ fn kernel<'ctx>(
                         .map(|(what, v)| e.global(&format!("{}.{what}", node.name), &v));
                     Reduce::Mean(Some((rg, cgl)))
                 };
-                let [op, xp] = [(oa, out_off), (xa, src)].map(|(base, o)| e.ptr_at(base, e.i64(o)));
+                let [op, xp] = [(oa, out_off), (xa, src)].map(ptr);
                 return conv_banded(e, &window, s, out_shape, band, [op?, xp?], reduce);
             }
             if sh * swd * 4 > WIDE_BYTES {
@@ -2378,7 +2378,6 @@ fn kernel<'ctx>(
             // probability.
             let Op::Gate(gt) = &node.op else { unreachable!("matched") };
             let n = numel(out_shape);
-            let ptr = |(base, o): (PointerValue<'ctx>, usize)| e.ptr_at(base, e.i64(o));
             let (skip, body) = (ptr(at(ins[0]))?, ptr(at(ins[1]))?);
             let open = match gt.decision {
                 GateDecision::Logit => {
