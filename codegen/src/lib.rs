@@ -825,8 +825,12 @@ pub fn lower_with<'ctx>(
     let in_id = graph.input_node().map_err(cg)?;
     let in_off = plan.offsets[in_id.index()].expect("input planned");
     // Kernels read the input where the caller has it; the driver reads a copy in the arena
-    // (the output or an exit's scores being the input, a gate's logit).
-    if graph.consumers(in_id).iter().any(|&c| graph.node(c).op.is_sink() || matches!(graph.node(c).op, Op::Gate(_))) {
+    // (the output or an exit's scores being the input, or a gate's logit).
+    let driver_reads = |c: NodeId| {
+        let n = graph.node(c);
+        n.op.is_sink() || (matches!(n.op, Op::Gate(_)) && graph.inputs(c).get(2) == Some(&in_id))
+    };
+    if graph.consumers(in_id).into_iter().any(driver_reads) {
         e.lp(numel(&shapes[in_id.index()]), &mut |i| {
             let v = e.load(input, i)?;
             e.store(e.arena, e.add(i, e.i64(in_off))?, v)
@@ -1547,17 +1551,23 @@ fn depthwise_band<'ctx>(
                 }
             }
             for (r, vs) in acc.into_iter().enumerate() {
+                // An average excluding padding: this row's count of taps inside the input.
+                let row_taps = match taps {
+                    Taps::Pool(Reduce::Mean(Some((rows_in, _)))) => {
+                        Some(e.splat(e.load(rows_in, e.add(e.add(oy0, rr)?, e.i64(r))?)?)?)
+                    }
+                    _ => None,
+                };
                 for (j, mut v) in vs.into_iter().enumerate() {
                     match taps {
                         Taps::Weighted(_, _, Some(a)) => v = e.vact(a, v)?,
                         Taps::Pool(Reduce::Mean(None)) => {
                             v = e.b.build_float_div(v, e.splat(e.f((kh * kw) as f32))?, "mean").map_err(cg)?
                         }
-                        Taps::Pool(Reduce::Mean(Some((rows_in, cols_in)))) => {
-                            let oy = e.add(e.add(oy0, rr)?, e.i64(r))?;
-                            let count =
-                                e.b.build_float_mul(e.splat(e.load(rows_in, oy)?)?, e.vload(cols_in, at[j])?, "n");
-                            v = e.b.build_float_div(v, count.map_err(cg)?, "mean").map_err(cg)?;
+                        Taps::Pool(Reduce::Mean(Some((_, cols_in)))) => {
+                            let rows = row_taps.expect("set for this reduction");
+                            let count = e.b.build_float_mul(rows, e.vload(cols_in, at[j])?, "n").map_err(cg)?;
+                            v = e.b.build_float_div(v, count, "mean").map_err(cg)?;
                         }
                         _ => {}
                     }
@@ -2151,21 +2161,12 @@ fn kernel<'ctx>(
             })?;
         }
         Op::AvgPool(p) | Op::MaxPool(p) => {
-            // Each plane is copied into a scratch bordered by the padding value (−∞ for max, 0
-            // for average) and as wide and tall as every window reaches, so the windows need
-            // no bounds tests and the loop over a row's outputs vectorises (strided for stride
-            // 2). An average that excludes padding divides by the window's rows inside the
-            // input times its columns inside it. A plane whose scratch would not fit in
-            // WIDE_BYTES tests every tap against its bounds instead.
             let is_max = matches!(node.op, Op::MaxPool(_));
             let s = &shapes[ins[0].index()];
             let (h, wd) = (s[2], s[3]);
             let (oh, ow) = (out_shape[2], out_shape[3]);
             let ([kh, kw], [sy, sx], [ph, pw]) = (p.kernel, p.stride, p.padding);
-            let sh = ((oh - 1) * sy + kh).max(h + ph);
-            let swd = ((ow - 1) * sx + kw).max(wd + pw);
             let (xa, src) = at(ins[0]);
-            let fill = e.f(if is_max { f32::NEG_INFINITY } else { 0.0 });
             // A window of few taps: banded like a depthwise convolution of the window.
             let window = nasc_ir::op::Conv2d {
                 out_channels: None,
@@ -2199,6 +2200,15 @@ fn kernel<'ctx>(
                 let [op, xp] = [(oa, out_off), (xa, src)].map(ptr);
                 return conv_banded(e, &window, s, out_shape, band, [op?, xp?], reduce);
             }
+            // Larger windows: each plane is copied into a scratch bordered by the padding value
+            // and as wide and tall as every window reaches, so the windows need no bounds tests
+            // and the loop over a row's outputs vectorises (strided for stride 2). An average
+            // that excludes padding divides by the window's rows inside the input times its
+            // columns inside it. A plane whose scratch would not fit in WIDE_BYTES tests every
+            // tap against its bounds instead.
+            let sh = ((oh - 1) * sy + kh).max(h + ph);
+            let swd = ((ow - 1) * sx + kw).max(wd + pw);
+            let fill = e.f(if is_max { Reduce::Max } else { Reduce::Mean(None) }.fill());
             if sh * swd * 4 > WIDE_BYTES {
                 e.lp(s[0] * s[1], &mut |nc| {
                     let plane = e.mul(nc, h * wd)?;
