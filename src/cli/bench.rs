@@ -4,6 +4,9 @@
 //! - `exits`: an early-exit network timed with each exit forced to fire and with none, against
 //!   the cost model's predicted ratios.
 //! - `pointwise`: 1×1 convolutions of MobileNet shapes, GFLOP/s against the core's FMA peak.
+//! - `optimize`: the rewriter over a space's architectures, predicted gains.
+//! - `predict`: the host closed loop, random subnets timed against the model; each subnet is
+//!   timed in `--rounds` rounds a compilation apart and counts its fastest round's median.
 //!
 //! Every timing: warm-up runs, then `--repeats` timed runs into preallocated buffers; the
 //! median is reported with the 10th and 90th percentiles.
@@ -57,6 +60,11 @@ pub struct PredictOptions {
     /// Also write the measurements (`arch,latency_ms`) here.
     #[arg(long, value_name = "M.csv")]
     measurements_out: Option<std::path::PathBuf>,
+    /// Timing rounds per subnet, each after the next subnet's compilation (seconds apart); a
+    /// subnet's latency is its fastest round's median, so a slow spell of a shared machine
+    /// during one round does not count.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     #[command(flatten)]
     timing: Timing,
 }
@@ -488,24 +496,49 @@ fn nb201_degenerate(arch: &str) -> bool {
 fn bench_predict(o: PredictOptions) -> Result<()> {
     use nasc::costmodel::calibrate::Validation;
     use rand::SeedableRng;
+    if o.rounds == 0 || o.count == 0 {
+        bail!("--rounds and --count must be at least 1");
+    }
     let model = super::model::target_model(&o.target, o.profile.as_deref())?;
     let space = nasc::ir::spaces::lookup(&o.space)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
-    let (mut pred, mut meas, mut archs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut pred, mut archs) = (Vec::new(), Vec::new());
+    // Round medians per subnet. The subnets still owed rounds stay compiled (at most
+    // `rounds` at a time) and get one more round after each new compilation, so a subnet's
+    // rounds are a compilation apart and a slow spell rarely covers all of them.
+    let mut rounds: Vec<Vec<f64>> = Vec::new();
+    let mut live: std::collections::VecDeque<(usize, Bench)> = std::collections::VecDeque::new();
     let started = Instant::now();
+    let time_live = |live: &mut std::collections::VecDeque<(usize, Bench)>, rounds: &mut Vec<Vec<f64>>| -> Result<()> {
+        for (i, b) in live.iter_mut() {
+            rounds[*i].push(b.time(&o.timing)?.0.median);
+        }
+        live.retain(|(i, _)| rounds[*i].len() < o.rounds);
+        Ok(())
+    };
     for i in 0..o.count {
         let config = space.sample(&mut rng);
         let arch = space.format_arch(&config);
         let g = space.subnet_of(&config)?;
         let w = Weights::random(&g, o.seed)?;
         eprint!("\r[{}/{}] {:.0} s", i + 1, o.count, started.elapsed().as_secs_f64());
-        let mut b = Bench::quiet(&g, &w)?;
-        let (t, _) = b.time(&o.timing)?;
+        live.push_back((i, Bench::quiet(&g, &w)?));
+        rounds.push(Vec::new());
+        time_live(&mut live, &mut rounds)?;
         pred.push(nasc::costmodel::cost(&g, &model)?.latency_ms);
-        meas.push(t.median);
         archs.push(arch);
     }
+    while !live.is_empty() {
+        time_live(&mut live, &mut rounds)?;
+    }
     eprintln!();
+    let meas: Vec<f64> = rounds.iter().map(|r| r.iter().copied().fold(f64::INFINITY, f64::min)).collect();
+    // Run-to-run spread: each subnet's slowest round over its fastest.
+    let mut spread: Vec<f64> =
+        rounds.iter().zip(&meas).map(|(r, m)| r.iter().copied().fold(0.0, f64::max) / m).collect();
+    spread.sort_by(f64::total_cmp);
+    let q = |p: f64| spread[((spread.len() - 1) as f64 * p).round() as usize];
+    let (spread_median, spread_p90, spread_max) = (q(0.5), q(0.9), q(1.0));
     if let Some(p) = &o.measurements_out {
         let ms: Vec<nasc::study::Measurement> = archs
             .iter()
@@ -518,14 +551,16 @@ fn bench_predict(o: PredictOptions) -> Result<()> {
     if o.timing.json {
         return super::emit(&format!(
             "{}\n",
-            serde_json::to_string_pretty(&json!({"space": o.space, "target": model.target.name, "validation": v}))?
+            serde_json::to_string_pretty(&json!({"space": o.space, "target": model.target.name, "validation": v,
+                "rounds": o.rounds, "round_spread": {"median": spread_median, "p90": spread_p90, "max": spread_max}}))?
         ));
     }
     let (lo, hi) = meas.iter().fold((f64::MAX, f64::MIN), |(a, b), &m| (a.min(m), b.max(m)));
     super::emit(&format!(
-        "{} subnets of {} compiled and timed here ({lo:.3}–{hi:.3} ms) against {}{}: Spearman {:.4}, Kendall {:.4}, MAPE {:.1} %, within ±10 % {:.1} %, within ±20 % {:.1} %\n",
+        "{} subnets of {} compiled and timed here ({lo:.3}–{hi:.3} ms, fastest of {} rounds; slowest round over fastest: median {spread_median:.3}, p90 {spread_p90:.3}, max {spread_max:.3}) against {}{}: Spearman {:.4}, Kendall {:.4}, MAPE {:.1} %, within ±10 % {:.1} %, within ±20 % {:.1} %\n",
         v.rows,
         o.space,
+        o.rounds,
         model.target.name,
         if o.profile.is_some() { " (calibrated)" } else { "" },
         v.spearman,
