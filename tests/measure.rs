@@ -190,7 +190,7 @@ fn measure_calibrate_and_predict_on_the_host() {
     assert!(pred.contains("2 subnets of nb201:cifar10 compiled and timed here"), "{pred}");
     assert!(pred.contains("fastest of 2 rounds; slowest round over fastest: median "), "{pred}");
     let e = fails(&["bench", "predict", "--space", "nb201:cifar10", "--rounds", "0"]);
-    assert!(e.contains("--rounds and --count must be at least 1"), "{e}");
+    assert!(e.contains("--rounds must be at least 1"), "{e}");
     assert_eq!(std::fs::read_to_string(p("pred.csv")).unwrap().lines().count(), 3);
     let e = fails(&["measure", "-t", "cortex-a72", "-o", &p("n.csv"), "--layers", &p("n2.csv")]);
     assert!(e.contains("only `host` can be measured"), "{e}");

@@ -48,7 +48,7 @@ pub mod term {
     pub const OVERHEAD: usize = 8;
     /// Work on an NPU's host: fallback kernels, transfers, round trips.
     pub const HOST: usize = 9;
-    /// Compute of int8 convolutions and dense layers on a CPU (every class).
+    /// Compute of int8 convolutions and dense layers on a CPU (every class but [`INT8_CONV3X3`]).
     pub const INT8: usize = 10;
     /// Compute of dense 3×3 stride-1 convolutions on a CPU, which CPU runtimes (ncnn, XNNPACK,
     /// ORT) run as Winograd transforms at a different speed than other k×k convolutions.
@@ -59,8 +59,16 @@ pub mod term {
     /// with two). A CPU counts its weight reads in [`MEMORY`]: split there too, the 20-network
     /// fits of the ncnn boards lost more than they gained.
     pub const WEIGHTS: usize = 12;
+    /// Compute of int8 dense 3×3 stride-1 convolutions on a CPU. ncnn runs them in kernels of
+    /// their own (direct `conv3x3s1` int8, Winograd F(4,3) int8) that multiply in 16-bit lanes,
+    /// and the other int8 convolutions through an im2col int8 GEMM, and the two differ from
+    /// board to board: int8 VGG-16 runs 0.81× its f32 time on a Pi 4 (A72), 1.8× on the
+    /// RK3588's A55 and 2.8× on its A76. One int8 term for both gave the six ARM ncnn boards a
+    /// pooled few-shot ρ of 0.945 on average (20 networks each, 5 draws); this term 0.963 (Pi 3
+    /// 0.970 → 0.983, UNO Q 0.958 → 0.979, RK3588 A76 0.940 → 0.967).
+    pub const INT8_CONV3X3: usize = 13;
     /// Number of terms.
-    pub const N: usize = 13;
+    pub const N: usize = 14;
     /// Their names, in index order.
     pub const NAMES: [&str; N] = [
         "conv",
@@ -76,6 +84,7 @@ pub mod term {
         "int8",
         "conv3x3",
         "weights",
+        "int8_conv3x3",
     ];
 }
 
@@ -259,8 +268,16 @@ impl Model {
         // An int8 layer multiplies `int8_speedup` times as many values per vector instruction,
         // quantizes its input and dequantizes its output (an elementwise pass each), reads
         // bytes and writes f32.
-        let (rate, requant, in_bytes) =
-            if k.int8 { (c.int8_speedup, (k.in_elems + k.out_elems) as f64, 1.0) } else { (1.0, 0.0, 4.0) };
+        // A dense 3×3 stride-1 convolution: Winograd in f32, its own kernels in int8 (which
+        // multiply in 16-bit lanes, twice f32's, whatever dot product the core has).
+        let conv3x3 =
+            matches!(k.geometry, Some(g) if k.class == Class::Conv && g.kernel == [3, 3] && g.stride == [1, 1]);
+        let (rate, requant, in_bytes) = if k.int8 {
+            let rate = if conv3x3 { c.int8_speedup.min(2.0) } else { c.int8_speedup };
+            (rate, (k.in_elems + k.out_elems) as f64, 1.0)
+        } else {
+            (1.0, 0.0, 4.0)
+        };
         let gemm = quantised_macs / (lanes * rate * c.fma_units as f64 * clock * threads * eff);
         let elementwise = (k.elementwise_ops as f64 + requant) / (c.elementwise_per_cycle * clock * threads);
         let compute = gemm + elementwise;
@@ -283,10 +300,11 @@ impl Model {
         let latency = compute.max(memory) + overhead;
         let mut terms = [0.0; term::N];
         if compute >= memory {
-            let t = match k.geometry {
-                _ if k.int8 => term::INT8,
-                Some(g) if k.class == Class::Conv && g.kernel == [3, 3] && g.stride == [1, 1] => term::CONV3X3,
-                _ => compute_term(k.class),
+            let t = match (k.int8, conv3x3) {
+                (true, true) => term::INT8_CONV3X3,
+                (true, false) => term::INT8,
+                (false, true) => term::CONV3X3,
+                (false, false) => compute_term(k.class),
             };
             terms[t] += gemm;
             terms[term::ELEMENTWISE] += elementwise;

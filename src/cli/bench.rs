@@ -176,6 +176,63 @@ fn time(t: &Timing, mut f: impl FnMut() -> Result<()>) -> Result<Stats> {
     Ok(Stats { median: q(0.5), p10: q(0.1), p90: q(0.9) })
 }
 
+/// Round medians of networks timed in rounds ([`time_in_rounds`]).
+pub(super) struct Rounds(Vec<Vec<f64>>);
+
+impl Rounds {
+    /// Each network's fastest round.
+    pub(super) fn fastest(&self) -> Vec<f64> {
+        self.0.iter().map(|r| r.iter().copied().fold(f64::INFINITY, f64::min)).collect()
+    }
+
+    /// The run-to-run spread: each network's slowest round over its fastest, at the median, the
+    /// 90th percentile and the maximum over networks.
+    pub(super) fn spread(&self) -> [f64; 3] {
+        let mut s: Vec<f64> = self
+            .0
+            .iter()
+            .map(|r| r.iter().copied().fold(0.0, f64::max) / r.iter().copied().fold(f64::INFINITY, f64::min))
+            .collect();
+        s.sort_by(f64::total_cmp);
+        let q = |p: f64| s.get(((s.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(1.0);
+        [q(0.5), q(0.9), q(1.0)]
+    }
+}
+
+/// Times `count` networks in `rounds` rounds each: the median of each round, per network.
+/// `compile(i)` builds network `i`; the networks still owed rounds stay compiled (at most
+/// `rounds` at a time) and each gets one more round after every new compilation, so a
+/// network's rounds are a compilation apart and a slow spell of a shared machine rarely covers
+/// all of them.
+pub(super) fn time_in_rounds(
+    count: usize,
+    rounds: usize,
+    timing: &Timing,
+    mut compile: impl FnMut(usize) -> Result<Bench>,
+) -> Result<Rounds> {
+    if rounds == 0 {
+        bail!("--rounds must be at least 1");
+    }
+    let mut out: Vec<Vec<f64>> = Vec::with_capacity(count);
+    let mut live: std::collections::VecDeque<(usize, Bench)> = std::collections::VecDeque::new();
+    let round = |live: &mut std::collections::VecDeque<(usize, Bench)>, out: &mut Vec<Vec<f64>>| -> Result<()> {
+        for (i, b) in live.iter_mut() {
+            out[*i].push(b.time(timing)?.0.median);
+        }
+        live.retain(|(i, _)| out[*i].len() < rounds);
+        Ok(())
+    };
+    for i in 0..count {
+        live.push_back((i, compile(i)?));
+        out.push(Vec::new());
+        round(&mut live, &mut out)?;
+    }
+    while !live.is_empty() {
+        round(&mut live, &mut out)?;
+    }
+    Ok(Rounds(out))
+}
+
 /// A JIT-compiled network with its buffers and a deterministic input.
 pub(super) struct Bench {
     jit: Jit,
@@ -496,49 +553,27 @@ fn nb201_degenerate(arch: &str) -> bool {
 fn bench_predict(o: PredictOptions) -> Result<()> {
     use nasc::costmodel::calibrate::Validation;
     use rand::SeedableRng;
-    if o.rounds == 0 || o.count == 0 {
-        bail!("--rounds and --count must be at least 1");
+    if o.count == 0 {
+        bail!("--count must be at least 1");
     }
     let model = super::model::target_model(&o.target, o.profile.as_deref())?;
     let space = nasc::ir::spaces::lookup(&o.space)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
     let (mut pred, mut archs) = (Vec::new(), Vec::new());
-    // Round medians per subnet. The subnets still owed rounds stay compiled (at most
-    // `rounds` at a time) and get one more round after each new compilation, so a subnet's
-    // rounds are a compilation apart and a slow spell rarely covers all of them.
-    let mut rounds: Vec<Vec<f64>> = Vec::new();
-    let mut live: std::collections::VecDeque<(usize, Bench)> = std::collections::VecDeque::new();
     let started = Instant::now();
-    let time_live = |live: &mut std::collections::VecDeque<(usize, Bench)>, rounds: &mut Vec<Vec<f64>>| -> Result<()> {
-        for (i, b) in live.iter_mut() {
-            rounds[*i].push(b.time(&o.timing)?.0.median);
-        }
-        live.retain(|(i, _)| rounds[*i].len() < o.rounds);
-        Ok(())
-    };
-    for i in 0..o.count {
+    let rounds = time_in_rounds(o.count, o.rounds, &o.timing, |i| {
         let config = space.sample(&mut rng);
         let arch = space.format_arch(&config);
         let g = space.subnet_of(&config)?;
         let w = Weights::random(&g, o.seed)?;
         eprint!("\r[{}/{}] {:.0} s", i + 1, o.count, started.elapsed().as_secs_f64());
-        live.push_back((i, Bench::quiet(&g, &w)?));
-        rounds.push(Vec::new());
-        time_live(&mut live, &mut rounds)?;
         pred.push(nasc::costmodel::cost(&g, &model)?.latency_ms);
         archs.push(arch);
-    }
-    while !live.is_empty() {
-        time_live(&mut live, &mut rounds)?;
-    }
+        Bench::quiet(&g, &w)
+    })?;
     eprintln!();
-    let meas: Vec<f64> = rounds.iter().map(|r| r.iter().copied().fold(f64::INFINITY, f64::min)).collect();
-    // Run-to-run spread: each subnet's slowest round over its fastest.
-    let mut spread: Vec<f64> =
-        rounds.iter().zip(&meas).map(|(r, m)| r.iter().copied().fold(0.0, f64::max) / m).collect();
-    spread.sort_by(f64::total_cmp);
-    let q = |p: f64| spread[((spread.len() - 1) as f64 * p).round() as usize];
-    let (spread_median, spread_p90, spread_max) = (q(0.5), q(0.9), q(1.0));
+    let meas = rounds.fastest();
+    let [spread_median, spread_p90, spread_max] = rounds.spread();
     if let Some(p) = &o.measurements_out {
         let ms: Vec<nasc::study::Measurement> = archs
             .iter()

@@ -1,6 +1,7 @@
 //! `nasc measure`: micro-benchmarks of nasc's own generated kernels on this machine over a
 //! sweep of shapes, written as a measurement CSV (`model,latency_ms`) and the layer table
-//! describing the measured kernels — what `nasc calibrate --target host --models` fits.
+//! describing the measured kernels — what `nasc calibrate --target host --models` fits. Each
+//! kernel is timed in rounds a kernel's compilation apart and counts its fastest round.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,9 +30,13 @@ pub struct Options {
     /// Untimed runs before timing each kernel.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
-    /// Timed runs per kernel (the median is written).
+    /// Timed runs per kernel and round.
     #[arg(long, default_value_t = 15)]
     repeats: usize,
+    /// Timing rounds per kernel, each after the next kernel's compilation; the fastest round's
+    /// median is written.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Seed of the kernels' weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -117,24 +122,29 @@ pub fn run(o: Options) -> Result<()> {
     let kernels = sweep(o.quick);
     let origin = "the sweep";
     let started = Instant::now();
-    let mut ms = Vec::new();
-    let mut table = Vec::new();
-    for (i, (name, ls)) in kernels.iter().enumerate() {
+    let rounds = super::bench::time_in_rounds(kernels.len(), o.rounds, &timing, |i| {
+        let (name, ls) = &kernels[i];
         bar(i, kernels.len(), name, started);
         let g = layers::graph(name, ls, origin)?;
         let w = Weights::random(&g, o.seed)?;
-        let (t, _) = super::bench::Bench::quiet(&g, &w)?.time(&timing)?;
-        ms.push(nasc::study::Measurement { arch: name.clone(), latency_ms: t.median, energy_mj: None });
-        table.extend(ls.iter().cloned());
-    }
+        super::bench::Bench::quiet(&g, &w)
+    })?;
     bar(kernels.len(), kernels.len(), "done", started);
     eprintln!();
+    let ms: Vec<nasc::study::Measurement> = kernels
+        .iter()
+        .zip(rounds.fastest())
+        .map(|((name, _), t)| nasc::study::Measurement { arch: name.clone(), latency_ms: t, energy_mj: None })
+        .collect();
+    let table: Vec<Layer> = kernels.iter().flat_map(|(_, ls)| ls.iter().cloned()).collect();
+    let [spread_median, spread_p90, spread_max] = rounds.spread();
     nasc::io::write_atomic(&o.layers, layers::write(&table).as_bytes())?;
     nasc::io::write_atomic(&o.output, nasc::study::write_measurements("model", &ms).as_bytes())?;
     super::emit(&format!(
-        "measured {} kernels in {:.1} s (median of {} runs each)\nwrote {}\nwrote {}\n",
+        "measured {} kernels in {:.1} s (fastest of {} rounds of {} runs' median; slowest round over fastest: median {spread_median:.3}, p90 {spread_p90:.3}, max {spread_max:.3})\nwrote {}\nwrote {}\n",
         kernels.len(),
         started.elapsed().as_secs_f64(),
+        o.rounds,
         o.repeats,
         o.output.display(),
         o.layers.display()

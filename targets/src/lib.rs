@@ -138,7 +138,9 @@ pub struct Cpu {
     pub elementwise_per_cycle: f64,
     /// Throughput of int8 multiply-accumulates relative to f32 FMAs, per vector instruction: 2
     /// for widening multiply-accumulates on 16-bit lanes (NEON `SMLAL`, AVX2 `VPMADDWD`), 4
-    /// with an 8-bit dot product (`SDOT`, AVX-VNNI). Prices int8 layers of quantized networks.
+    /// with an 8-bit dot product (`SDOT`, AVX-VNNI). Prices int8 layers of quantized networks;
+    /// dense 3×3 stride-1 int8 convolutions take at most 2 (runtimes run them in kernels of
+    /// their own that multiply in 16-bit lanes).
     #[serde(default = "two")]
     pub int8_speedup: f64,
     /// Output positions a convolution's GEMM micro-kernel computes per tile (its rows): a 1×1
