@@ -188,11 +188,8 @@ impl Rounds {
     /// The run-to-run spread: each network's slowest round over its fastest, at the median, the
     /// 90th percentile and the maximum over networks.
     pub(super) fn spread(&self) -> [f64; 3] {
-        let mut s: Vec<f64> = self
-            .0
-            .iter()
-            .map(|r| r.iter().copied().fold(0.0, f64::max) / r.iter().copied().fold(f64::INFINITY, f64::min))
-            .collect();
+        let mut s: Vec<f64> =
+            self.0.iter().zip(self.fastest()).map(|(r, m)| r.iter().copied().fold(0.0, f64::max) / m).collect();
         s.sort_by(f64::total_cmp);
         let q = |p: f64| s.get(((s.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(1.0);
         [q(0.5), q(0.9), q(1.0)]
