@@ -378,21 +378,32 @@ pub fn fit_auto(rows: &[Row], base: FitOptions) -> Result<(Fit, f64), String> {
     Ok((fit(rows, FitOptions { ridge: best.1, ..base })?, best.1))
 }
 
-/// Scores of predictions against measurements.
+/// Scores of predictions against measurements. A score that is not a number (the rank
+/// correlation of measurements that all tie) is written as JSON `null` and read back as NaN.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Validation {
     /// Rows scored.
     pub rows: usize,
     /// Spearman ρ.
+    #[serde(deserialize_with = "nan_if_null")]
     pub spearman: f64,
     /// Kendall τ-b.
+    #[serde(deserialize_with = "nan_if_null")]
     pub kendall: f64,
     /// Mean absolute percentage error, %.
+    #[serde(deserialize_with = "nan_if_null")]
     pub mape: f64,
     /// Share within ±10 %.
+    #[serde(deserialize_with = "nan_if_null")]
     pub within_10: f64,
     /// Share within ±20 %.
+    #[serde(deserialize_with = "nan_if_null")]
     pub within_20: f64,
+}
+
+/// A number, or NaN for `null` (what serde_json writes for NaN).
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl Validation {
@@ -484,14 +495,31 @@ impl Profile {
         Ok((profile, ridge))
     }
 
-    /// Parses a profile, checking it fits this build's terms.
+    /// Parses a profile, checking it fits this build's terms. A profile written before a term
+    /// of [`ADDED_TERMS`] existed gives it the coefficient of the term that priced its kernels
+    /// then.
     pub fn from_json(text: &str) -> Result<Profile, String> {
-        let p: Profile = serde_json::from_str(text).map_err(|e| format!("profile: {e}"))?;
+        let mut p: Profile = serde_json::from_str(text).map_err(|e| format!("profile: {e}"))?;
         if p.format != "nasc-profile" || p.version != 1 {
             return Err(format!("profile: format `{}` version {}, expected nasc-profile 1", p.format, p.version));
         }
-        if p.terms.iter().map(String::as_str).ne(term::NAMES.iter().copied()) || p.fit.coefficients.len() != term::N {
-            return Err(format!("profile: terms {:?} differ from this build's {:?}", p.terms, term::NAMES));
+        if p.fit.coefficients.len() != p.terms.len() {
+            return Err(format!("profile: {} coefficients for {} terms", p.fit.coefficients.len(), p.terms.len()));
+        }
+        for &name in &term::NAMES[p.terms.len().min(term::N)..] {
+            let from = ADDED_TERMS.iter().find(|(added, _)| *added == name).map(|(_, from)| *from);
+            let Some(c) = from.and_then(|f| p.terms.iter().position(|t| t == f)).map(|i| p.fit.coefficients[i]) else {
+                break;
+            };
+            p.terms.push(name.into());
+            p.fit.coefficients.push(c);
+        }
+        if p.terms.iter().map(String::as_str).ne(term::NAMES.iter().copied()) {
+            let unknown: Vec<&str> = p.terms.iter().map(String::as_str).filter(|t| !term::NAMES.contains(t)).collect();
+            let missing: Vec<&str> = term::NAMES.iter().copied().filter(|n| !p.terms.iter().any(|t| t == n)).collect();
+            return Err(format!(
+                "profile: its terms are not this build's (unknown {unknown:?}, missing {missing:?}); refit it with `nasc calibrate`"
+            ));
         }
         if p.fit
             .coefficients
@@ -513,6 +541,10 @@ impl Profile {
         Ok(())
     }
 }
+
+/// Terms added to [`term::NAMES`] after profiles were first written, each with the term that
+/// priced its kernels before: a profile without it takes that term's coefficient.
+pub const ADDED_TERMS: [(&str, &str); 1] = [("int8_conv3x3", "int8")];
 
 /// 64-bit FNV-1a of bytes, as 16 hex digits.
 pub fn fnv1a_hex(bytes: &[u8]) -> String {
@@ -787,5 +819,35 @@ mod tests {
         let d = today();
         assert_eq!(d.len(), 10);
         assert!(d.starts_with("20"));
+    }
+
+    #[test]
+    fn profiles_written_before_a_term_was_added_load_with_its_parent_coefficient() {
+        let rows = rows_from(&[1.5; term::N], 40);
+        let (p, _) = Profile::fit(&rows, "cortex-a53", "d".into(), "s".into(), b"x", &[]).unwrap();
+        let mut v: serde_json::Value = serde_json::to_value(&p).unwrap();
+        // As written before `int8_conv3x3`: 13 terms, `int8` at 2.5.
+        let int8 = term::NAMES.iter().position(|n| *n == "int8").unwrap();
+        v["terms"].as_array_mut().unwrap().pop();
+        v["fit"]["coefficients"].as_array_mut().unwrap().pop();
+        v["fit"]["coefficients"][int8] = 2.5.into();
+        // (Its energy Spearman is NaN, all measured energies tying: written as null, read as NaN.)
+        assert!(v["energy_validation"]["spearman"].is_null());
+        let old = Profile::from_json(&v.to_string()).unwrap();
+        assert!(old.energy_validation.as_ref().unwrap().spearman.is_nan());
+        assert_eq!(old.terms.len(), term::N);
+        assert_eq!(old.fit.coefficients[term::INT8_CONV3X3], 2.5);
+        assert_eq!(
+            &old.fit.coefficients[..term::N - 1],
+            &v["fit"]["coefficients"].as_array().unwrap().iter().map(|c| c.as_f64().unwrap()).collect::<Vec<_>>()[..]
+        );
+        // A term this build does not know, or mismatched counts, are errors naming them.
+        let mut w = v.clone();
+        w["terms"][0] = "tensor_cores".into();
+        let e = Profile::from_json(&w.to_string()).unwrap_err();
+        assert!(e.contains("unknown [\"tensor_cores\"], missing [\"conv\"]") && e.contains("refit it"), "{e}");
+        v["fit"]["coefficients"].as_array_mut().unwrap().pop();
+        let e = Profile::from_json(&v.to_string()).unwrap_err();
+        assert_eq!(e, "profile: 12 coefficients for 13 terms");
     }
 }
