@@ -11,6 +11,7 @@
 //! Every timing: warm-up runs, then `--repeats` timed runs into preallocated buffers; the
 //! median is reported with the 10th and 90th percentiles.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -172,8 +173,15 @@ fn time(t: &Timing, mut f: impl FnMut() -> Result<()>) -> Result<Stats> {
         v.push(t0.elapsed().as_secs_f64() * 1e3);
     }
     v.sort_by(f64::total_cmp);
-    let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-    Ok(Stats { median: q(0.5), p10: q(0.1), p90: q(0.9) })
+    Ok(Stats { median: quantile(&v, 0.5), p10: quantile(&v, 0.1), p90: quantile(&v, 0.9) })
+}
+
+/// The `p` quantile of sorted values (the nearest rank); NaN when there are none.
+fn quantile(sorted: &[f64], p: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n => sorted[((n - 1) as f64 * p).round() as usize],
+    }
 }
 
 /// Round medians of networks timed in rounds ([`time_in_rounds`]).
@@ -191,8 +199,7 @@ impl Rounds {
         let mut s: Vec<f64> =
             self.0.iter().zip(self.fastest()).map(|(r, m)| r.iter().copied().fold(0.0, f64::max) / m).collect();
         s.sort_by(f64::total_cmp);
-        let q = |p: f64| s.get(((s.len().max(1) - 1) as f64 * p).round() as usize).copied().unwrap_or(1.0);
-        [q(0.5), q(0.9), q(1.0)]
+        [0.5, 0.9, 1.0].map(|p| quantile(&s, p))
     }
 }
 
@@ -211,8 +218,8 @@ pub(super) fn time_in_rounds(
         bail!("--rounds must be at least 1");
     }
     let mut out: Vec<Vec<f64>> = Vec::with_capacity(count);
-    let mut live: std::collections::VecDeque<(usize, Bench)> = std::collections::VecDeque::new();
-    let round = |live: &mut std::collections::VecDeque<(usize, Bench)>, out: &mut Vec<Vec<f64>>| -> Result<()> {
+    let mut live: VecDeque<(usize, Bench)> = VecDeque::new();
+    let round = |live: &mut VecDeque<(usize, Bench)>, out: &mut Vec<Vec<f64>>| -> Result<()> {
         for (i, b) in live.iter_mut() {
             out[*i].push(b.time(timing)?.0.median);
         }
