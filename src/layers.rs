@@ -25,8 +25,10 @@
 //!   detection head, a reshape). `new` starts a new *segment*, priced on its own; a model costs
 //!   the sum of its segments, and a layer may only read layers of its own segment.
 //! - `pad`: a convolution's or pool's symmetric padding (default `(kernel − 1)/2`).
-//! - `dtype`: `f32` (the default) or `int8` for a `conv2d` or `dense` layer of a quantized
-//!   network, priced at the target's int8 throughput ([`nasc_ir::Precision`]).
+//! - `dtype`: `f32` (the default); `int8` for a `conv2d` or `dense` layer of a quantized
+//!   network, priced at the target's int8 throughput; `f16` for any layer a runtime computes and
+//!   stores in half precision (ncnn on ARMv8.2 cores), priced at twice f32's vector lanes and
+//!   half its bytes ([`nasc_ir::Precision`]).
 //!
 //! `op` is one of `conv2d` (`out_c`, `kernel`, `stride`, `groups` — `groups = in_c = out_c` for
 //! a depthwise layer — an optional fused `act`), `dense` (`out_c` features; the input is
@@ -109,7 +111,7 @@ pub struct Layer {
     pub pad: Option<usize>,
     /// Where it reads from.
     pub from: Source,
-    /// Arithmetic of a conv or dense layer (the `dtype` column).
+    /// Arithmetic of the layer (the `dtype` column).
     pub precision: Precision,
 }
 
@@ -176,7 +178,8 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Vec<(String, Vec<Layer>)>> {
         let precision = match text("dtype") {
             None | Some("f32") => Precision::F32,
             Some("int8") => Precision::Int8,
-            Some(d) => bail!("{origin}:{line}: dtype `{d}` is neither f32 nor int8"),
+            Some("f16") => Precision::F16,
+            Some(d) => bail!("{origin}:{line}: dtype `{d}` is not f32, f16 or int8"),
         };
         let layer = Layer {
             model: model.clone(),
@@ -229,7 +232,11 @@ pub fn write(layers: &[Layer]) -> String {
             l.act.as_deref().unwrap_or(""),
             o(l.pad),
             l.from,
-            if l.precision == Precision::Int8 { "int8" } else { "" }
+            match l.precision {
+                Precision::F32 => "",
+                Precision::F16 => "f16",
+                Precision::Int8 => "int8",
+            }
         );
     }
     s
@@ -361,7 +368,7 @@ pub fn segments(name: &str, layers: &[Layer], origin: &str) -> Result<Vec<Graph>
                 None => bail!("{}: unknown op `{other}`", at(k)),
             },
         };
-        if l.precision != Precision::F32 && !matches!(op, Op::Conv2d(_) | Op::Dense(_)) {
+        if l.precision == Precision::Int8 && !matches!(op, Op::Conv2d(_) | Op::Dense(_)) {
             bail!("{}: dtype int8 applies to conv2d and dense layers, not {}", at(k), l.op);
         }
         let id = g.add(format!("l{k}.{}", l.op), op, &srcs).with_context(|| at(k))?;

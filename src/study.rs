@@ -7,7 +7,7 @@
 //!
 //! The ncnn boards are scored a second time on the same draws with a *transfer prior*: the
 //! shape of profiles fitted, on the board's own target, to every other ncnn board of the same
-//! instruction set ([`transfer_sources`]) — what a new board's 20 measurements can lean on
+//! instruction set and float precision ([`transfer_sources`]) — what a new board's 20 measurements can lean on
 //! when the runtime has been calibrated elsewhere (HELP meta-trains on other devices the same
 //! way). The board's own rows never enter its prior; the other boards ran the same networks.
 
@@ -62,8 +62,10 @@ pub const CASES: &[Case] = &[
 ];
 
 /// The cases whose full-data fits make a case's transfer prior: for an ncnn board, every other
-/// ncnn board whose target has the same instruction set (the architecture of its triple:
-/// ncnn's ARM and RISC-V kernels are different code). Empty for every other case.
+/// ncnn board whose target has the same instruction set (the architecture of its triple) and
+/// that computes floats in the same precision ([`crate::tables::Board::fp16`]): ncnn's ARM and
+/// RISC-V kernels are different code, and so are its fp16 and fp32 kernels. Empty for every
+/// other case.
 pub fn transfer_sources(case: &Case) -> Result<Vec<&'static Case>> {
     if case.dataset != "ncnn" {
         return Ok(Vec::new());
@@ -72,10 +74,11 @@ pub fn transfer_sources(case: &Case) -> Result<Vec<&'static Case>> {
         let t = crate::targets::lookup(c.target)?;
         Ok(t.cpu().map_or(String::new(), |c| c.triple.split('-').next().unwrap_or("").to_string()))
     };
-    let own = isa(case)?;
+    let fp16 = |c: &Case| crate::tables::BOARDS.iter().find(|b| b.key == c.metric).map(|b| b.fp16);
+    let own = (isa(case)?, fp16(case));
     let mut out = Vec::new();
     for c in CASES.iter().filter(|c| c.dataset == "ncnn" && c.metric != case.metric) {
-        if isa(c)? == own {
+        if (isa(c)?, fp16(c)) == own {
             out.push(c);
         }
     }
@@ -97,11 +100,21 @@ pub fn transfer_prior(data: &Path, case: &Case, sources: &[&Case]) -> Result<Opt
     Ok(prior_shape(&fits.iter().collect::<Vec<_>>()))
 }
 
+/// The model a case's rows are priced with: its target, with the float precision of its
+/// runtime (half precision on the ncnn boards that compute floats so,
+/// [`crate::tables::Board::fp16`]).
+pub fn case_model(case: &Case) -> Result<Model> {
+    let mut model = Model::new(crate::targets::lookup(case.target)?)?;
+    if case.dataset == "ncnn" && crate::tables::BOARDS.iter().any(|b| b.key == case.metric && b.fp16) {
+        model.floats = crate::ir::Precision::F16;
+    }
+    Ok(model)
+}
+
 /// The analytic terms and measurements of every row of a case on its target (what a shipped
 /// profile is fitted to).
 pub fn case_rows(data: &Path, case: &Case) -> Result<Vec<Row>> {
-    let model = Model::new(crate::targets::lookup(case.target)?)?;
-    Ok(prepare(data, case, &model)?.rows)
+    Ok(prepare(data, case, &case_model(case)?)?.rows)
 }
 
 /// The data file a case reads, relative to the data directory.
@@ -405,7 +418,7 @@ pub fn run_case(
     seed: u64,
     opts: Option<FitOptions>,
 ) -> Result<CaseResult> {
-    let model = Model::new(crate::targets::lookup(case.target)?)?;
+    let model = case_model(case)?;
     let Prepared { rows, macs, feats, width } = prepare(data, case, &model)?;
     let sources = transfer_sources(case)?;
     let prior = transfer_prior(data, case, &sources)?;

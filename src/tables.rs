@@ -43,6 +43,13 @@ pub struct Board {
     pub powersave: &'static [u32],
     /// The built-in target that models its core.
     pub target: &'static str,
+    /// Whether ncnn computes the float networks in half precision on this core: benchncnn
+    /// sets `use_fp16_arithmetic` (and fp16 storage), which ncnn follows on cores with ARMv8.2
+    /// FP16 arithmetic (`asimdhp`: the A55 and A76, not the A53 or A72). Such a board's float
+    /// layers are priced in half precision (its model's `floats`, [`crate::study::case_model`];
+    /// `nasc calibrate --floats f16`). The data shows it: int8 VGG-16 runs 1.6–2.8× its float
+    /// time on these three cores, 0.8× on the others.
+    pub fp16: bool,
 }
 
 /// The boards of the study: single-threaded ncnn on Cortex-A72, A76, A55, A53 and RISC-V C906
@@ -53,42 +60,49 @@ pub const BOARDS: &[Board] = &[
         section: "Raspberry Pi 4 Model B Broadcom BCM2711B0, Cortex-A72 (ARMv8) (1.8GHz x 4)",
         powersave: &[2, 0],
         target: "cortex-a72",
+        fp16: false,
     },
     Board {
         key: "rk3588-a76",
         section: "Rockchip RK3588 (Cortex-A76 2.4GHz x 4 + Cortex-A55 1.8GHz x 4)",
         powersave: &[2],
         target: "cortex-a76",
+        fp16: true,
     },
     Board {
         key: "rk3588-a55",
         section: "Rockchip RK3588 (Cortex-A76 2.4GHz x 4 + Cortex-A55 1.8GHz x 4)",
         powersave: &[1],
         target: "cortex-a53",
+        fp16: true,
     },
     Board {
         key: "rk3566-a55",
         section: "Station-M2/ROC-RK3566-PC, Rockchip RK3566 (Cortex-A55 1.8GHz x 4 + Mali-G52) StationOS (Android)",
         powersave: &[2, 0],
         target: "cortex-a53",
+        fp16: true,
     },
     Board {
         key: "pi3-a53",
         section: "Raspberry Pi 3 Model B+ Broadcom BCM2837B0, Cortex-A53 (ARMv8) (1.4GHz x 4)",
         powersave: &[2, 0],
         target: "cortex-a53",
+        fp16: false,
     },
     Board {
         key: "unoq-a53",
         section: "Arduino UNO Q - QRB2210 (ARM Cortex-A53 @ 2.0GHz x 4)",
         powersave: &[2, 0],
         target: "cortex-a53",
+        fp16: false,
     },
     Board {
         key: "sg2000-c906",
         section: "CVITEK SG2000 (C906, 1 GHz x 1 + 700MHz x 1)",
         powersave: &[2, 0],
         target: "c906",
+        fp16: false,
     },
 ];
 

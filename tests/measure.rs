@@ -96,10 +96,14 @@ fn layer_tables_describe_models_and_bad_rows_are_named() {
         assert!(rows.starts_with("arch,measured_ms,predicted_ms,error_pct\nblock,0.5,"), "{rows}");
         rows.lines().nth(1).unwrap().split(',').nth(2).unwrap().parse::<f64>().unwrap()
     };
-    let (f32_ms, int8_ms) = (pred("l.csv"), pred("q.csv"));
+    // `f16` on any layer: the runtime computes and stores it in half precision.
+    let half = int8.replace(",int8", ",f16").replace("64,3,2,64,relu6", "64,3,2,64,relu6,,,f16");
+    std::fs::write(p("h.csv"), half).unwrap();
+    let (f32_ms, int8_ms, f16_ms) = (pred("l.csv"), pred("q.csv"), pred("h.csv"));
     assert!(int8_ms < 0.8 * f32_ms, "int8 block {int8_ms} ms, f32 {f32_ms} ms");
+    assert!(f16_ms < 0.8 * f32_ms, "f16 block {f16_ms} ms, f32 {f32_ms} ms");
     let e = bad(int8.replace("relu6,,,int8", "relu6,,,fp8"));
-    assert!(e.contains("bad.csv:2: dtype `fp8` is neither f32 nor int8"), "{e}");
+    assert!(e.contains("bad.csv:2: dtype `fp8` is not f32, f16 or int8"), "{e}");
     let e = bad(int8.replace("pool,add,8,8,8,,,,,", "pool,add,8,8,8,,,,,,,,int8"));
     assert!(e.contains("model `pool`, layer 2: dtype int8 applies to conv2d and dense layers, not add"), "{e}");
     let e = bad(TABLE.replace("pool,add,8,8,8,,,,,", "pool,add,8,8,8,,,,,,"));

@@ -73,10 +73,30 @@ fn ncnn_networks_convert_with_their_published_macs() {
     assert!(n.skipped["mobilenet_v2"].0.is_empty());
     // Detection heads after a reshape become segments of their own.
     assert!(graphs["mobilenet_ssd"].len() > 1 && graphs["mobilenet_v2"].len() == 1);
-    // Each board has single-core rows for most networks.
+    // Each board has single-core rows for most networks. ncnn runs the float layers in half
+    // precision on the ARMv8.2 boards (the RK3588's and RK3566's cores), whose models say so:
+    // float networks price faster, int8 layers stay int8.
+    use nasc::ir::Precision;
     for b in nasc::tables::BOARDS {
         let ms = nasc::tables::board_measurements(data(), b, &n.models).unwrap();
         assert!(ms.len() >= 20, "{}: {}", b.key, ms.len());
+        assert_eq!(b.fp16, b.key.starts_with("rk35"), "{}", b.key);
+        let case = nasc::study::Case { dataset: "ncnn", metric: b.key, target: b.target, energy: None };
+        let m = nasc::study::case_model(&case).unwrap();
+        assert_eq!(m.floats, if b.fp16 { Precision::F16 } else { Precision::F32 }, "{}", b.key);
+    }
+    let mut half = model.clone();
+    half.floats = Precision::F16;
+    use nasc::costmodel::analytic::term::{INT8, INT8_CONV3X3};
+    for name in ["mobilenet_v2", "resnet18", "vgg16", "vgg16_int8"] {
+        let (h, _) = segments_cost(&graphs[name], &half).unwrap();
+        let (f, _) = segments_cost(&graphs[name], &model).unwrap();
+        assert_eq!(h[INT8] + h[INT8_CONV3X3], f[INT8] + f[INT8_CONV3X3], "{name}");
+        let (h, f) = (h.iter().sum::<f64>(), f.iter().sum::<f64>());
+        match name.ends_with("_int8") {
+            false => assert!(h < 0.8 * f, "{name}: f16 {h} ms, f32 {f} ms"),
+            true => assert!(h < f && h > 0.8 * f, "{name}: f16 {h} ms, f32 {f} ms"),
+        }
     }
 }
 
@@ -152,6 +172,7 @@ fn study_tables_feed_calibrate_and_validate() {
     let d = dir.to_str().unwrap();
     let out = ok(&["study", "tables", "--data", data().to_str().unwrap(), "-o", d]);
     assert!(out.contains("32 ncnn networks") && out.contains("480 Note10 blocks"), "{out}");
+    assert!(out.contains("(calibrate with --floats f16): rk3588-a76 rk3588-a55 rk3566-a55"), "{out}");
     let layers_csv = dir.join("ncnn.layers.csv");
     let pi4 = dir.join("ncnn-pi4-a72.csv");
     let profile = dir.join("pi4.json");
@@ -179,6 +200,25 @@ fn study_tables_feed_calibrate_and_validate() {
     ]));
     let rho = v["spearman"].as_f64().or_else(|| v[0]["spearman"].as_f64()).unwrap();
     assert!(rho > 0.9, "{v}");
+    // A board whose ncnn computes floats in half precision: the profile records it, and
+    // validating with it prices the float layers so — as the shipped profile does.
+    let a76 = dir.join("ncnn-rk3588-a76.csv");
+    let half = dir.join("a76.json");
+    let (m, l) = (a76.to_str().unwrap(), layers_csv.to_str().unwrap());
+    let h = half.to_str().unwrap();
+    ok(&["calibrate", "-t", "cortex-a76", "--measurements", m, "--models", l, "--floats", "f16", "-o", h]);
+    assert!(std::fs::read_to_string(&half).unwrap().contains(r#""floats": "f16""#));
+    let score = |profile: &str| {
+        let args = ["validate", "-t", "cortex-a76", "--profile", profile, "--measurements", m, "--models", l, "--json"];
+        let v = common::json(&ok(&args));
+        v["mape"].as_f64().or_else(|| v[0]["mape"].as_f64()).unwrap()
+    };
+    let (mine, shipped) = (score(h), score("builtin:cortex-a76/ncnn-rk3588-a76"));
+    assert!(mine < 25.0 && (mine - shipped).abs() < 0.5, "MAPE {mine} with the fitted profile, {shipped} shipped");
+    let o =
+        common::nasc(&["calibrate", "-t", "cortex-a76", "--measurements", m, "--models", l, "--floats", "f8", "-o", h]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(2) && e.contains("invalid value 'f8' for '--floats"), "{e}");
     // A prior from shipped profiles of related boards is recorded in the profile; a prior
     // that cannot be read stops the fit before anything is written.
     let with_prior = dir.join("pi4-prior.json");

@@ -6,7 +6,11 @@
 //! tiles of `gemm_rows` output positions, over `lanes × fma_units × clock × threads` times the
 //! efficiency of its class. Memory: the bytes the kernel reads and writes at the level its
 //! working set fits in (L1, L2, …, DRAM), plus the weights from DRAM (read once per inference). Latency = max(compute, memory) + a per-kernel overhead.
-//! Standalone elementwise work runs at `elementwise_per_cycle`.
+//! Standalone elementwise work runs at `elementwise_per_cycle`. An int8 convolution or dense
+//! layer multiplies `int8_speedup` times as many values per instruction and reads bytes; a
+//! half-precision node (its own `Precision::F16`, or any f32 node of a model whose runtime
+//! computes floats in half precision, [`Model::floats`]) has twice f32's lanes and moves half
+//! its bytes.
 //!
 //! **NPU** — a mapping model. The array's cycles follow its dataflow (row-stationary: filter
 //! rows on PE rows and output rows on PE columns, so a k×k filter uses ⌊rows/k⌋ row groups;
@@ -20,6 +24,7 @@
 //!
 //! **Energy** (both) = MACs × e_mac + Σ bytes × e_level + static power × latency.
 
+use nasc_ir::Precision;
 use nasc_targets::{Cpu, Dataflow, Kind, Npu, Target};
 
 use crate::kernel::{Class, Kernel};
@@ -112,6 +117,10 @@ pub struct Model {
     pub host: Option<Box<Model>>,
     /// Calibration, when a profile is applied ([`crate::calibrate::Profile::apply`]).
     pub scaling: Option<Scaling>,
+    /// The precision the runtime computes f32 nodes in on a CPU target: [`Precision::F16`] for
+    /// a runtime that runs float networks in half precision (ncnn on ARMv8.2 cores), else
+    /// `F32`. A profile records the one its measurements were priced with and sets it.
+    pub floats: Precision,
 }
 
 /// Cost of one kernel.
@@ -176,7 +185,7 @@ impl Model {
             Some(n) => Some(Box::new(Model::new(nasc_targets::lookup(&n.host)?)?)),
             None => None,
         };
-        Ok(Model { target, host, scaling: None })
+        Ok(Model { target, host, scaling: None, floats: Precision::F32 })
     }
 
     /// Bytes per element of activations and weights on this target.
@@ -232,7 +241,10 @@ impl Model {
             return Cost::default();
         }
         let t = &self.target;
-        let lanes = (c.simd_bits / 32).max(1) as f64;
+        // Half precision packs twice f32's lanes in a vector (and streams half its bytes).
+        let precision = if k.precision == Precision::F32 { self.floats } else { k.precision };
+        let half = precision == Precision::F16;
+        let lanes = (c.simd_bits / if half { 16 } else { 32 }).max(1) as f64;
         let clock = c.clock_ghz * 1e9;
         let threads = c.threads as f64;
         let eff = match k.class {
@@ -267,21 +279,26 @@ impl Model {
         };
         // An int8 layer multiplies `int8_speedup` times as many values per vector instruction,
         // quantizes its input and dequantizes its output (an elementwise pass each), reads
-        // bytes and writes f32.
+        // bytes and writes f32. A half-precision one reads and writes 2-byte values, and its
+        // elementwise work moves twice the values per cycle.
         // A dense 3×3 stride-1 convolution: Winograd in f32, its own kernels in int8 (which
         // multiply in 16-bit lanes, twice f32's, whatever dot product the core has).
         let conv3x3 =
             matches!(k.geometry, Some(g) if k.class == Class::Conv && g.kernel == [3, 3] && g.stride == [1, 1]);
-        let (rate, requant, in_bytes) = if k.int8 {
-            let rate = if conv3x3 { c.int8_speedup.min(2.0) } else { c.int8_speedup };
-            (rate, (k.in_elems + k.out_elems) as f64, 1.0)
-        } else {
-            (1.0, 0.0, 4.0)
+        let int8 = precision == Precision::Int8;
+        let (rate, requant, in_bytes, out_bytes) = match precision {
+            Precision::Int8 => {
+                let rate = if conv3x3 { c.int8_speedup.min(2.0) } else { c.int8_speedup };
+                (rate, (k.in_elems + k.out_elems) as f64, 1.0, 4.0)
+            }
+            Precision::F16 => (1.0, 0.0, 2.0, 2.0),
+            Precision::F32 => (1.0, 0.0, 4.0, 4.0),
         };
         let gemm = quantised_macs / (lanes * rate * c.fma_units as f64 * clock * threads * eff);
-        let elementwise = (k.elementwise_ops as f64 + requant) / (c.elementwise_per_cycle * clock * threads);
+        let per_cycle = c.elementwise_per_cycle * if half { 2.0 } else { 1.0 };
+        let elementwise = (k.elementwise_ops as f64 + requant) / (per_cycle * clock * threads);
         let compute = gemm + elementwise;
-        let bytes = in_bytes * (k.in_elems + k.weight_elems) as f64 + 4.0 * k.out_elems as f64;
+        let bytes = in_bytes * (k.in_elems + k.weight_elems) as f64 + out_bytes * k.out_elems as f64;
         let working_set = bytes;
         // The level serving the kernel: the nearest one its working set fits in.
         let level = t.memory.iter().position(|m| working_set <= m.size_kib * 1024.0);
@@ -300,7 +317,7 @@ impl Model {
         let latency = compute.max(memory) + overhead;
         let mut terms = [0.0; term::N];
         if compute >= memory {
-            let t = match (k.int8, conv3x3) {
+            let t = match (int8, conv3x3) {
                 (true, true) => term::INT8_CONV3X3,
                 (true, false) => term::INT8,
                 (false, true) => term::CONV3X3,

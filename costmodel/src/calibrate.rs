@@ -31,6 +31,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use nasc_ir::Precision;
+
 use crate::analytic::{term, Model, Scaling, Terms};
 use crate::stats;
 
@@ -451,16 +453,20 @@ pub struct Profile {
     /// empty when the fit started from the analytic model.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prior: Vec<String>,
+    /// The precision the measured runtime computes float layers in, as the rows were priced
+    /// ([`Model::floats`]); applying the profile prices them the same way. Omitted for f32.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub floats: Precision,
 }
 
 impl Profile {
-    /// Fits a profile to rows ([`fit_auto`]), with the shape of `prior` profiles as the prior
-    /// when there are any, and scores it by k-fold cross-validation on the same rows (k = 5,
-    /// fewer below 5 rows); `source_bytes` are hashed into it. Returns it with the chosen
-    /// ridge.
+    /// Fits a profile to rows priced by `model` ([`fit_auto`]), with the shape of `prior`
+    /// profiles as the prior when there are any, and scores it by k-fold cross-validation on
+    /// the same rows (k = 5, fewer below 5 rows); `source_bytes` are hashed into it. Returns
+    /// it with the chosen ridge.
     pub fn fit(
         rows: &[Row],
-        target: &str,
+        model: &Model,
         device: String,
         source: String,
         source_bytes: &[u8],
@@ -481,7 +487,7 @@ impl Profile {
         let profile = Profile {
             format: "nasc-profile".into(),
             version: 1,
-            target: target.into(),
+            target: model.target.name.clone(),
             device,
             created: today(),
             source,
@@ -491,6 +497,7 @@ impl Profile {
             validation: Validation::of(&cv, &truth),
             energy_validation,
             prior: prior.iter().map(|p| format!("{} ({}, {})", p.device, p.source, p.source_hash)).collect(),
+            floats: model.floats,
         };
         Ok((profile, ridge))
     }
@@ -538,6 +545,7 @@ impl Profile {
             return Err(format!("profile for `{}` applied to target `{}`", self.target, model.target.name));
         }
         model.scaling = Some(self.fit.scaling());
+        model.floats = self.floats;
         Ok(())
     }
 }
@@ -824,7 +832,8 @@ mod tests {
     #[test]
     fn profiles_written_before_a_term_was_added_load_with_its_parent_coefficient() {
         let rows = rows_from(&[1.5; term::N], 40);
-        let (p, _) = Profile::fit(&rows, "cortex-a53", "d".into(), "s".into(), b"x", &[]).unwrap();
+        let a53 = Model::new(nasc_targets::lookup("cortex-a53").unwrap()).unwrap();
+        let (p, _) = Profile::fit(&rows, &a53, "d".into(), "s".into(), b"x", &[]).unwrap();
         let mut v: serde_json::Value = serde_json::to_value(&p).unwrap();
         // As written before `int8_conv3x3`: 13 terms, `int8` at 2.5.
         let int8 = term::NAMES.iter().position(|n| *n == "int8").unwrap();
@@ -849,5 +858,25 @@ mod tests {
         v["fit"]["coefficients"].as_array_mut().unwrap().pop();
         let e = Profile::from_json(&v.to_string()).unwrap_err();
         assert_eq!(e, "profile: 12 coefficients for 13 terms");
+    }
+
+    #[test]
+    fn a_profile_records_the_float_precision_its_rows_were_priced_in_and_applies_it() {
+        let rows = rows_from(&[1.5; term::N], 40);
+        let mut half = Model::new(nasc_targets::lookup("cortex-a76").unwrap()).unwrap();
+        half.floats = Precision::F16;
+        let (p, _) = Profile::fit(&rows, &half, "d".into(), "s".into(), b"x", &[]).unwrap();
+        let text = serde_json::to_string(&p).unwrap();
+        assert!(text.contains(r#""floats":"f16""#), "{text}");
+        let mut m = Model::new(nasc_targets::lookup("cortex-a76").unwrap()).unwrap();
+        Profile::from_json(&text).unwrap().apply(&mut m).unwrap();
+        assert_eq!(m.floats, Precision::F16);
+        // An f32 profile (every profile written before the field) says nothing and sets f32.
+        let (q, _) =
+            Profile::fit(&rows, &Model::new(m.target.clone()).unwrap(), "d".into(), "s".into(), b"x", &[]).unwrap();
+        let text = serde_json::to_string(&q).unwrap();
+        assert!(!text.contains("floats"), "{text}");
+        Profile::from_json(&text).unwrap().apply(&mut m).unwrap();
+        assert_eq!(m.floats, Precision::F32);
     }
 }

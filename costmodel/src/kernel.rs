@@ -87,8 +87,9 @@ pub struct Kernel {
     pub out_shape: Shape,
     /// Elementwise operations beyond MACs (standalone elementwise work, fused epilogues).
     pub elementwise_ops: u64,
-    /// Whether the kernel is an int8 convolution or dense layer ([`nasc_ir::Precision::Int8`]).
-    pub int8: bool,
+    /// The arithmetic of its anchor node ([`nasc_ir::Precision`]; int8 only on a convolution
+    /// or dense layer).
+    pub precision: Precision,
 }
 
 fn classify(op: &Op, ins: &[&Shape]) -> Class {
@@ -284,7 +285,10 @@ pub fn fuse(graph: &Graph, shapes: &[Shape]) -> (Vec<Kernel>, Vec<usize>) {
             out_elems,
             out_shape: shapes[last.index()].clone(),
             elementwise_ops,
-            int8: node.precision == Precision::Int8 && matches!(node.op, Op::Conv2d(_) | Op::Dense(_)),
+            precision: match node.precision {
+                Precision::Int8 if !matches!(node.op, Op::Conv2d(_) | Op::Dense(_)) => Precision::F32,
+                p => p,
+            },
         });
     }
     (kernels, owner)

@@ -228,6 +228,45 @@ fn int8_and_winograd_shaped_convolutions_have_terms_of_their_own_on_cpus() {
 }
 
 #[test]
+fn half_precision_doubles_the_lanes_and_halves_the_bytes_on_cpus() {
+    use nasc_costmodel::analytic::term;
+    let mut memory_bound = 0;
+    for m in models().into_iter().filter(|m| m.target.cpu().is_some()) {
+        let name = &m.target.name;
+        // Every node in f16, as ncnn runs a float network on an ARMv8.2 core.
+        let half = |g: &Graph| {
+            let mut h = g.clone();
+            for id in h.node_ids().collect::<Vec<_>>() {
+                h.node_mut(id).precision = nasc_ir::Precision::F16;
+            }
+            h
+        };
+        // A compute-bound 3×3 convolution (64 channels: whole vectors in both precisions)
+        // takes half the multiply time, in the same term, and nothing goes to the int8 terms.
+        let g = conv_net(64, 64, 28, 3, false);
+        let (f, h) = (price(&g, &m), price(&half(&g), &m));
+        let (ft, ht) = (f.terms_ms, h.terms_ms);
+        assert!(ft[term::CONV3X3] > 0.0, "{name}: {ft:?}");
+        let ratio = ht[term::CONV3X3] / ft[term::CONV3X3];
+        assert!((ratio - 0.5).abs() < 1e-9, "{name}: f16 {ht:?}, f32 {ft:?}");
+        assert!(ht[term::INT8] + ht[term::INT8_CONV3X3] == 0.0, "{name}: {ht:?}");
+        assert!(h.latency_ms < f.latency_ms, "{name}: f16 {} ms, f32 {} ms", h.latency_ms, f.latency_ms);
+        // A layer streaming a 3 MiB tensor, memory-bound where the core keeps up with its
+        // memory, streams in at most half the time.
+        let mut g = Graph::new("add");
+        let x = g.add("x", Op::Input(Input { shape: vec![1, 256, 56, 56] }), &[]).unwrap();
+        let r = g.add("relu", Op::Relu, &[x]).unwrap();
+        g.add("y", Op::Output, &[r]).unwrap();
+        let (f, h) = (price(&g, &m).terms_ms, price(&half(&g), &m).terms_ms);
+        if f[term::MEMORY] > 0.0 {
+            memory_bound += 1;
+            assert!(h[term::MEMORY] <= 0.5 * f[term::MEMORY] * (1.0 + 1e-9), "{name}: f16 {h:?}, f32 {f:?}");
+        }
+    }
+    assert!(memory_bound >= 3, "the streaming layer is memory-bound on {memory_bound} CPU targets");
+}
+
+#[test]
 fn gemm_convolutions_are_priced_in_whole_tiles_of_gemm_rows_positions() {
     use nasc_costmodel::analytic::term;
     let a76 = nasc_targets::lookup("cortex-a76").unwrap();

@@ -25,23 +25,27 @@ pub struct Node {
     pub op: Op,
     /// Where it runs (placement; the interpreter and the compiler ignore it).
     pub device: Device,
-    /// The arithmetic of a convolution or dense layer (a cost annotation, see [`Precision`]).
+    /// The arithmetic of the node (a cost annotation, see [`Precision`]).
     pub precision: Precision,
 }
 
-/// The arithmetic a convolution or dense layer runs in. `Int8` marks a layer of a quantized
+/// The arithmetic a node runs in. `Int8` marks a convolution or dense layer of a quantized
 /// network (int8 weights and inputs, 32-bit accumulation, dequantized output, as ncnn and
-/// TFLite run them) so the cost model prices its int8 throughput and byte traffic. It is an
-/// annotation for pricing measured quantized networks: the interpreter computes every node in
-/// f32 (the network's float reference), and the compiler and the rewriter reject int8 nodes.
+/// TFLite run them); `F16` marks any node a runtime computes and stores in half precision
+/// (ncnn does so with every float layer on cores with ARMv8.2 FP16 arithmetic). The cost model
+/// prices their throughput and byte traffic. It is an annotation for pricing measured
+/// networks: the interpreter computes every node in f32 (the network's float reference), and
+/// the compiler and the rewriter reject nodes that are not f32.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// 32-bit float (the default).
     #[default]
     F32,
-    /// 8-bit integer weights and inputs.
+    /// 8-bit integer weights and inputs (convolution and dense layers only).
     Int8,
+    /// 16-bit float arithmetic and storage.
+    F16,
 }
 
 impl Precision {

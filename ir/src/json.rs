@@ -19,7 +19,8 @@
 //!
 //! A node that placement rewriting moved onto an NPU's host CPU says `"device": "host"`
 //! (absent = `"target"`, the default). A convolution or dense layer of a quantized network
-//! says `"precision": "int8"` (absent = `"f32"`; see [`crate::Precision`]).
+//! says `"precision": "int8"`, a node a runtime computes in half precision `"precision": "f16"`
+//! (absent = `"f32"`; see [`crate::Precision`]).
 //!
 //! Nodes are listed in topological order: an input must be defined before the node using it.
 //! `params` and `meta` are omitted when empty, `inputs` when there are none, `attrs` for ops
@@ -158,7 +159,7 @@ impl Graph {
             }
             let id = graph.add(n.name, op, &ids)?;
             let node = graph.node_mut(id);
-            if n.precision != Precision::F32 && !matches!(node.op, Op::Conv2d(_) | Op::Dense(_)) {
+            if n.precision == Precision::Int8 && !matches!(node.op, Op::Conv2d(_) | Op::Dense(_)) {
                 return Err(IrError::Json(format!(
                     "node `{}`: precision `int8` applies to conv2d and dense nodes, not {}",
                     node.name,

@@ -49,7 +49,7 @@ fn placement_round_trips_and_bad_devices_are_rejected() {
 }
 
 #[test]
-fn precision_round_trips_and_only_convs_and_dense_take_int8() {
+fn precision_round_trips_and_only_convs_and_dense_take_int8_while_any_node_takes_f16() {
     let conv = r#""op": "conv2d", "inputs": ["x"],"#;
     let q = GOOD.replace(conv, r#""op": "conv2d", "inputs": ["x"], "precision": "int8","#);
     let g = Graph::from_json(&q).unwrap();
@@ -60,6 +60,11 @@ fn precision_round_trips_and_only_convs_and_dense_take_int8() {
     let msg =
         err(&GOOD.replace(r#""op": "relu", "inputs": ["c"]"#, r#""op": "relu", "inputs": ["c"], "precision": "int8""#));
     assert!(msg.contains("node `r`: precision `int8` applies to conv2d and dense nodes, not relu"), "{msg}");
+    // Half precision is a runtime's choice for every node, not only convolutions.
+    let h = GOOD.replace(r#""op": "relu", "inputs": ["c"]"#, r#""op": "relu", "inputs": ["c"], "precision": "f16""#);
+    let h = Graph::from_json(&h).unwrap();
+    assert_eq!(h.node(h.find("r").unwrap()).precision, nasc_ir::Precision::F16);
+    assert_eq!(Graph::from_json(&h.to_json()).unwrap(), h);
     let msg = err(&q.replace("int8", "int4"));
     assert!(msg.contains("unknown variant `int4`"), "{msg}");
     // The rewriter assumes f32 arithmetic and says so.

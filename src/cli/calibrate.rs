@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use nasc::costmodel::calibrate::Profile;
 use nasc::costmodel::Model;
+use nasc::ir::Precision;
 
 /// Options of `nasc calibrate`.
 #[derive(Args, Debug)]
@@ -34,6 +35,11 @@ pub struct Options {
     /// most with few measurements (see README, "Transfer").
     #[arg(long, value_name = "PROFILE.json")]
     prior: Vec<PathBuf>,
+    /// The precision the measured runtime computes float layers in: `f16` for one that runs
+    /// float networks in half precision (ncnn on ARMv8.2 cores: Cortex-A55, A76, …). The
+    /// profile records it, and every command that applies the profile prices float layers so.
+    #[arg(long, value_parser = ["f32", "f16"], default_value = "f32")]
+    floats: String,
     /// The profile to write.
     #[arg(short, long, value_name = "PROFILE.json")]
     output: PathBuf,
@@ -42,7 +48,10 @@ pub struct Options {
 pub fn run(o: Options) -> Result<()> {
     let target = nasc::targets::lookup(&o.target)?;
     let device = o.device.clone().unwrap_or_else(|| target.description.clone());
-    let model = Model::new(target)?;
+    let mut model = Model::new(target)?;
+    if o.floats == "f16" {
+        model.floats = Precision::F16;
+    }
     let bytes = std::fs::read(&o.measurements).with_context(|| format!("{}: cannot read", o.measurements.display()))?;
     let ms = nasc::study::parse_measurements(&bytes, &o.measurements.display().to_string())?;
     let nets = match (&o.space, &o.models) {
@@ -52,6 +61,14 @@ pub fn run(o: Options) -> Result<()> {
     };
     let priors = o.prior.iter().map(|p| super::model::read_profile(p)).collect::<Result<Vec<_>>>()?;
     for (p, path) in priors.iter().zip(&o.prior) {
+        if p.floats != model.floats {
+            eprintln!(
+                "note: prior {} was fitted on a runtime computing floats in {:?}, this one in {:?}: its shape carries that difference",
+                path.display(),
+                p.floats,
+                model.floats
+            );
+        }
         if p.target != model.target.name {
             eprintln!(
                 "note: prior {} was fitted on target `{}`: its shape departs from that model, not `{}`'s (calibrate its measurements with -t {} for an exact transfer)",
@@ -65,7 +82,7 @@ pub fn run(o: Options) -> Result<()> {
     let rows = nasc::study::measurement_rows(&o.measurements, &nets, &model, &ms)?;
     let (profile, ridge) = Profile::fit(
         &rows,
-        &model.target.name,
+        &model,
         device,
         o.measurements.display().to_string(),
         &bytes,

@@ -71,12 +71,13 @@ pub fn profiles(o: ProfilesOptions) -> Result<()> {
     for c in CASES.iter().filter(|c| selected(&o.only, c)) {
         let name = format!("{}/{}-{}.json", c.target, c.dataset, c.metric);
         eprintln!("fitting {name} …");
+        let model = nasc::study::case_model(c)?;
         let rows = nasc::study::case_rows(&o.data, c)?;
         let source = o.data.join(nasc::study::case_source(c));
         let bytes = std::fs::read(&source).with_context(|| format!("{}: cannot read", source.display()))?;
         let (profile, _) = nasc::costmodel::calibrate::Profile::fit(
             &rows,
-            c.target,
+            &model,
             nasc::study::case_device(c),
             format!("data/{} ({} {}, {} rows)", nasc::study::case_source(c), c.dataset, c.metric, rows.len()),
             &bytes,
@@ -115,6 +116,7 @@ pub fn tables(o: TablesOptions) -> Result<()> {
     let n = tables::ncnn(&o.data)?;
     let (note, note_ms, _) = tables::note10(&o.data)?;
     let mut files = vec![("ncnn.layers.csv".to_string(), flat(&n.models))];
+    let half: Vec<&str> = tables::BOARDS.iter().filter(|b| b.fp16).map(|b| b.key).collect();
     for b in tables::BOARDS {
         files.push((format!("ncnn-{}.csv", b.key), csv(&tables::board_measurements(&o.data, b, &n.models)?)));
     }
@@ -131,6 +133,10 @@ pub fn tables(o: TablesOptions) -> Result<()> {
             report += &format!("  {m:<20} {} ({:.1} M MACs)\n", k.join(" "), macs / 1e6);
         }
     }
+    report += &format!(
+        "boards whose ncnn computes floats in half precision (calibrate with --floats f16): {}\n",
+        half.join(" ")
+    );
     report += &format!("{} Note10 blocks; wrote {} files to {}\n", note.len(), files.len(), o.out.display());
     super::emit(&report)
 }
@@ -198,7 +204,7 @@ pub fn run(o: Options) -> Result<()> {
     let transfer: Vec<_> = results.iter().filter_map(|r| Some((r, r.transfer.as_ref()?))).collect();
     if !transfer.is_empty() {
         out += &format!(
-            "\nthe same draws with a transfer prior (the shape of profiles fitted on this target to the other boards of the same instruction set):\n{:<16} {:<16} {:<11} | {:>22} {:>22} {:>20} {:>20} | {:>15} | prior from\n",
+            "\nthe same draws with a transfer prior (the shape of profiles fitted on this target to the other boards of the same instruction set and float precision):\n{:<16} {:<16} {:<11} | {:>22} {:>22} {:>20} {:>20} | {:>15} | prior from\n",
             "dataset", "metric", "target", "Spearman", "Kendall", "MAPE %", "±10 % share", "pooled ρ (MACs)"
         );
         for (r, t) in transfer {
