@@ -232,11 +232,7 @@ pub fn write(layers: &[Layer]) -> String {
             l.act.as_deref().unwrap_or(""),
             o(l.pad),
             l.from,
-            match l.precision {
-                Precision::F32 => "",
-                Precision::F16 => "f16",
-                Precision::Int8 => "int8",
-            }
+            if l.precision.is_f32() { "" } else { l.precision.name() }
         );
     }
     s

@@ -291,19 +291,23 @@ fn shipped_profiles_are_current_and_usable() {
         let mut m = nasc::costmodel::Model::new(nasc::targets::lookup(&p.target).unwrap()).unwrap();
         p.apply(&mut m).unwrap();
     }
-    // Regenerating one gives the shipped coefficients: a cost-model change that is not
-    // followed by `nasc study profiles` fails here.
+    // Regenerating one gives the shipped coefficients (and float precision): a cost-model
+    // change that is not followed by `nasc study profiles` fails here.
     let dir = std::env::temp_dir().join(format!("nasc-profiles-{}", std::process::id()));
-    ok(&["study", "profiles", "--data", data().to_str().unwrap(), "--only", "pi4-a72", "-o", dir.to_str().unwrap()]);
-    let fresh = std::fs::read_to_string(dir.join("cortex-a72/ncnn-pi4-a72.json")).unwrap();
-    let fresh = nasc::costmodel::calibrate::Profile::from_json(&fresh).unwrap();
-    let shipped =
-        nasc::costmodel::calibrate::Profile::from_json(nasc::profiles::builtin("cortex-a72/ncnn-pi4-a72").unwrap())
-            .unwrap();
-    for (a, b) in fresh.fit.coefficients.iter().zip(&shipped.fit.coefficients) {
-        assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "regenerate profiles/ (nasc study profiles): {a} vs {b}");
+    for (board, name, floats) in [
+        ("pi4-a72", "cortex-a72/ncnn-pi4-a72", nasc::ir::Precision::F32),
+        ("rk3588-a76", "cortex-a76/ncnn-rk3588-a76", nasc::ir::Precision::F16),
+    ] {
+        ok(&["study", "profiles", "--data", data().to_str().unwrap(), "--only", board, "-o", dir.to_str().unwrap()]);
+        let fresh = std::fs::read_to_string(dir.join(format!("{name}.json"))).unwrap();
+        let fresh = nasc::costmodel::calibrate::Profile::from_json(&fresh).unwrap();
+        let shipped = nasc::costmodel::calibrate::Profile::from_json(nasc::profiles::builtin(name).unwrap()).unwrap();
+        for (a, b) in fresh.fit.coefficients.iter().zip(&shipped.fit.coefficients) {
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "regenerate profiles/ (nasc study profiles): {a} vs {b}");
+        }
+        assert_eq!(fresh.source_hash, shipped.source_hash);
+        assert_eq!((fresh.floats, shipped.floats), (floats, floats), "{name}");
     }
-    assert_eq!(fresh.source_hash, shipped.source_hash);
     std::fs::remove_dir_all(&dir).ok();
     // Query commands take them by name.
     let out = ok(&[
@@ -317,7 +321,21 @@ fn shipped_profiles_are_current_and_usable() {
         "--arch",
         "0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0",
     ]);
-    assert!(out.contains("ms"), "{out}");
+    assert!(out.contains("on cortex-a72 (calibrated)") && out.contains("ms"), "{out}");
+    // A profile of a board whose ncnn computes floats in half precision says it prices so.
+    let half = [
+        "cost",
+        "-t",
+        "cortex-a76",
+        "--profile",
+        "builtin:cortex-a76/ncnn-rk3588-a76",
+        "--space",
+        "fbnet:cifar100",
+        "--arch",
+        "0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0-0",
+    ];
+    let out = ok(&half);
+    assert!(out.contains("(calibrated; f32 layers computed in f16 as the profile's runtime does)"), "{out}");
     let e =
         fails(&["cost", "-t", "cortex-a72", "--profile", "builtin:nope", "--space", "nb201:cifar10", "--arch", "x"]);
     assert!(e.contains("no shipped profile `builtin:nope`") && e.contains("cortex-a72/nb201-raspi4_ms"), "{e}");

@@ -53,6 +53,15 @@ impl Precision {
     pub fn is_f32(&self) -> bool {
         *self == Precision::F32
     }
+
+    /// Its name in the JSON form and in layer tables: `f32`, `int8`, `f16`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Int8 => "int8",
+            Precision::F16 => "f16",
+        }
+    }
 }
 
 /// Where a node runs on a target with an accelerator: on the target itself (the NPU's array

@@ -63,10 +63,10 @@ pub fn run(o: Options) -> Result<()> {
     for (p, path) in priors.iter().zip(&o.prior) {
         if p.floats != model.floats {
             eprintln!(
-                "note: prior {} was fitted on a runtime computing floats in {:?}, this one in {:?}: its shape carries that difference",
+                "note: prior {} was fitted on a runtime computing floats in {}, this one in {}: its shape carries that difference",
                 path.display(),
-                p.floats,
-                model.floats
+                p.floats.name(),
+                model.floats.name()
             );
         }
         if p.target != model.target.name {

@@ -39,8 +39,15 @@ pub struct Options {
     limits: super::optimize::LimitArgs,
 }
 
-fn fmt_report(r: &Report, summary: bool) -> String {
+fn fmt_report(r: &Report, model: &nasc::costmodel::Model, summary: bool) -> String {
     let mut out = format!("model `{}` on {}", r.model, r.target);
+    match (model.scaling.is_some(), model.floats) {
+        (false, _) => {}
+        (true, nasc::ir::Precision::F32) => out += " (calibrated)",
+        (true, p) => {
+            out += &format!(" (calibrated; f32 layers computed in {} as the profile's runtime does)", p.name())
+        }
+    }
     if let Some(a) = &r.arch {
         out += &format!(" (arch {a})");
     }
@@ -168,5 +175,5 @@ pub fn run(o: Options) -> Result<()> {
     if o.json {
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&r)?));
     }
-    super::emit(&fmt_report(&r, o.summary))
+    super::emit(&fmt_report(&r, &model, o.summary))
 }
