@@ -8,7 +8,10 @@
 pub const BUILTIN: &[(&str, &str)] = &[
     ("c906/ncnn-sg2000-c906", include_str!("../profiles/c906/ncnn-sg2000-c906.json")),
     ("cortex-a53/ncnn-pi3-a53", include_str!("../profiles/cortex-a53/ncnn-pi3-a53.json")),
+    ("cortex-a53/ncnn-pizero2-a53", include_str!("../profiles/cortex-a53/ncnn-pizero2-a53.json")),
+    ("cortex-a53/ncnn-rk3228h-a53", include_str!("../profiles/cortex-a53/ncnn-rk3228h-a53.json")),
     ("cortex-a53/ncnn-rk3566-a55", include_str!("../profiles/cortex-a53/ncnn-rk3566-a55.json")),
+    ("cortex-a53/ncnn-rk3568-a55", include_str!("../profiles/cortex-a53/ncnn-rk3568-a55.json")),
     ("cortex-a53/ncnn-rk3588-a55", include_str!("../profiles/cortex-a53/ncnn-rk3588-a55.json")),
     ("cortex-a53/ncnn-unoq-a53", include_str!("../profiles/cortex-a53/ncnn-unoq-a53.json")),
     (
@@ -22,6 +25,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("cortex-a72/nb201-raspi4_ms", include_str!("../profiles/cortex-a72/nb201-raspi4_ms.json")),
     ("cortex-a72/ncnn-pi4-a72", include_str!("../profiles/cortex-a72/ncnn-pi4-a72.json")),
     ("cortex-a76/ncnn-rk3588-a76", include_str!("../profiles/cortex-a76/ncnn-rk3588-a76.json")),
+    ("cortex-a76/ncnn-sd855-a76", include_str!("../profiles/cortex-a76/ncnn-sd855-a76.json")),
     ("cortex-a76/ofa-note10-mean_ms", include_str!("../profiles/cortex-a76/ofa-note10-mean_ms.json")),
     ("eyeriss/fbnet-cifar100-eyeriss_latency", include_str!("../profiles/eyeriss/fbnet-cifar100-eyeriss_latency.json")),
     ("eyeriss/fbnet-imagenet-eyeriss_latency", include_str!("../profiles/eyeriss/fbnet-imagenet-eyeriss_latency.json")),

@@ -58,6 +58,10 @@ pub const CASES: &[Case] = &[
     Case { dataset: "ncnn", metric: "rk3566-a55", target: "cortex-a53", energy: None },
     Case { dataset: "ncnn", metric: "pi3-a53", target: "cortex-a53", energy: None },
     Case { dataset: "ncnn", metric: "unoq-a53", target: "cortex-a53", energy: None },
+    Case { dataset: "ncnn", metric: "sd855-a76", target: "cortex-a76", energy: None },
+    Case { dataset: "ncnn", metric: "rk3568-a55", target: "cortex-a53", energy: None },
+    Case { dataset: "ncnn", metric: "pizero2-a53", target: "cortex-a53", energy: None },
+    Case { dataset: "ncnn", metric: "rk3228h-a53", target: "cortex-a53", energy: None },
     Case { dataset: "ncnn", metric: "sg2000-c906", target: "c906", energy: None },
 ];
 

@@ -53,7 +53,9 @@ pub struct Board {
 }
 
 /// The boards of the study: single-threaded ncnn on Cortex-A72, A76, A55, A53 and RISC-V C906
-/// cores. The A55 uses the `cortex-a53` target (same in-order dual-issue NEON pipeline).
+/// cores, every board of `ncnn_results.csv` with at least 25 converted networks whose core a
+/// built-in target models (the Snapdragon 855+'s big cores are Kryo 485 Gold, A76
+/// derivatives). The A55 uses the `cortex-a53` target (same in-order dual-issue NEON pipeline).
 pub const BOARDS: &[Board] = &[
     Board {
         key: "pi4-a72",
@@ -93,6 +95,34 @@ pub const BOARDS: &[Board] = &[
     Board {
         key: "unoq-a53",
         section: "Arduino UNO Q - QRB2210 (ARM Cortex-A53 @ 2.0GHz x 4)",
+        powersave: &[2, 0],
+        target: "cortex-a53",
+        fp16: false,
+    },
+    Board {
+        key: "sd855-a76",
+        section: "Qualcomm SM8150-AC Snapdragon 855+ (Kyro485 2.96 GHz + 2.42 GHz x 3 + 1.80 GHz x 4 + Adreno 640)",
+        powersave: &[2],
+        target: "cortex-a76",
+        fp16: true,
+    },
+    Board {
+        key: "rk3568-a55",
+        section: "Station P2, Rockchip RK3568 (Cortex-A55 2.0GHz x 4)",
+        powersave: &[2, 0],
+        target: "cortex-a53",
+        fp16: true,
+    },
+    Board {
+        key: "pizero2-a53",
+        section: "Raspberry Pi Zero 2 W Broadcom BCM2710A1, Cortex-A53 (ARMv8) (1.0GHz x 4)",
+        powersave: &[2, 0],
+        target: "cortex-a53",
+        fp16: false,
+    },
+    Board {
+        key: "rk3228h-a53",
+        section: "EAIDK 310, Rockchip RK3228H (Cortex-A53 1.3GHz x 4) fedora-28 aarch64",
         powersave: &[2, 0],
         target: "cortex-a53",
         fp16: false,

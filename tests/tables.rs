@@ -74,13 +74,14 @@ fn ncnn_networks_convert_with_their_published_macs() {
     // Detection heads after a reshape become segments of their own.
     assert!(graphs["mobilenet_ssd"].len() > 1 && graphs["mobilenet_v2"].len() == 1);
     // Each board has single-core rows for most networks. ncnn runs the float layers in half
-    // precision on the ARMv8.2 boards (the RK3588's and RK3566's cores), whose models say so:
-    // float networks price faster, int8 layers stay int8.
+    // precision on the ARMv8.2 boards (the RK3588's, RK3566's, RK3568's and Snapdragon
+    // 855+'s cores), whose models say so: float networks price faster, int8 layers stay int8.
     use nasc::ir::Precision;
     for b in nasc::tables::BOARDS {
         let ms = nasc::tables::board_measurements(data(), b, &n.models).unwrap();
         assert!(ms.len() >= 20, "{}: {}", b.key, ms.len());
-        assert_eq!(b.fp16, b.key.starts_with("rk35"), "{}", b.key);
+        let armv82 = ["rk3588-a76", "rk3588-a55", "rk3566-a55", "sd855-a76", "rk3568-a55"];
+        assert_eq!(b.fp16, armv82.contains(&b.key), "{}", b.key);
         let case = nasc::study::Case { dataset: "ncnn", metric: b.key, target: b.target, energy: None };
         let m = nasc::study::case_model(&case).unwrap();
         assert_eq!(m.floats, if b.fp16 { Precision::F16 } else { Precision::F32 }, "{}", b.key);
@@ -172,7 +173,10 @@ fn study_tables_feed_calibrate_and_validate() {
     let d = dir.to_str().unwrap();
     let out = ok(&["study", "tables", "--data", data().to_str().unwrap(), "-o", d]);
     assert!(out.contains("32 ncnn networks") && out.contains("480 Note10 blocks"), "{out}");
-    assert!(out.contains("(calibrate with --floats f16): rk3588-a76 rk3588-a55 rk3566-a55"), "{out}");
+    assert!(
+        out.contains("(calibrate with --floats f16): rk3588-a76 rk3588-a55 rk3566-a55 sd855-a76 rk3568-a55"),
+        "{out}"
+    );
     let layers_csv = dir.join("ncnn.layers.csv");
     let pi4 = dir.join("ncnn-pi4-a72.csv");
     let profile = dir.join("pi4.json");
