@@ -54,8 +54,9 @@ pub struct Board {
 
 /// The boards of the study: single-threaded ncnn on Cortex-A72, A76, A55, A53 and RISC-V C906
 /// cores, every board of `ncnn_results.csv` with at least 25 converted networks whose core a
-/// built-in target models (the Snapdragon 855+'s big cores are Kryo 485 Gold, A76
-/// derivatives). The A55 uses the `cortex-a53` target (same in-order dual-issue NEON pipeline).
+/// built-in target models and whose rows say which core ran (the Snapdragon 855+'s big cores
+/// are Kryo 485 Gold, A76 derivatives; the RK3588S rows, `powersave` 0 on a big.LITTLE chip,
+/// do not say). The A55 uses the `cortex-a53` target (same in-order dual-issue NEON pipeline).
 pub const BOARDS: &[Board] = &[
     Board {
         key: "pi4-a72",
