@@ -254,6 +254,8 @@ pub struct CaseResult {
     pub metric: String,
     /// Target.
     pub target: String,
+    /// The precision the case's runtime computes float layers in ([`case_model`]).
+    pub floats: crate::ir::Precision,
     /// Rows in the dataset.
     pub rows: usize,
     /// Architectures used to calibrate, per draw (at most the rows less 4).
@@ -299,6 +301,14 @@ pub struct Transfer {
 }
 
 impl CaseResult {
+    /// The target, with the float precision when it is not f32 (`cortex-a76 f16`).
+    pub fn target_label(&self) -> String {
+        match self.floats.is_f32() {
+            true => self.target.clone(),
+            false => format!("{} {}", self.target, self.floats.name()),
+        }
+    }
+
     /// Mean, minimum and maximum of a score over the draws.
     pub fn spread(&self, f: impl Fn(&Validation) -> f64) -> (f64, f64, f64) {
         spread(&self.draws, f)
@@ -489,6 +499,7 @@ pub fn run_case(
         dataset: case.dataset.into(),
         metric: case.metric.into(),
         target: case.target.into(),
+        floats: model.floats,
         rows: n,
         train,
         draws: out,

@@ -421,3 +421,21 @@ fn calibrate_and_validate_measured_energy_from_the_cli() {
     let text = ok(&["validate", "-t", "jetson-tx2", "--measurements", test, "--space", "fbnet:cifar100"]);
     assert!(text.contains("on jetson-tx2, energy: 200 rows"), "{text}");
 }
+
+#[test]
+fn study_fewshot_from_the_cli() {
+    // One board, two draws: the table names the target with the precision its ncnn computes
+    // floats in, and the transfer prior's four same-precision sources; JSON carries both.
+    let d = data().to_str().unwrap();
+    let args = ["study", "fewshot", "--data", d, "--only", "sd855", "--draws", "2"];
+    let out = ok(&args);
+    let row = out.lines().find(|l| l.starts_with("ncnn ") && l.contains("sd855-a76")).expect("a row");
+    assert!(row.contains("cortex-a76 f16") && row.contains("32   20"), "{out}");
+    assert!(out.contains("rk3588-a76 rk3588-a55 rk3566-a55 rk3568-a55"), "{out}");
+    let v = common::json(&ok(&[&args[..], &["--json"]].concat()));
+    assert_eq!(v[0]["floats"], "f16", "{v}");
+    assert_eq!(v[0]["draws"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v[0]["transfer"]["sources"].as_array().unwrap().len(), 4, "{v}");
+    let e = fails(&["study", "fewshot", "--data", d, "--only", "no-such-board"]);
+    assert!(e.contains("no device matches --only \"no-such-board\""), "{e}");
+}

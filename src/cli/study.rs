@@ -154,6 +154,9 @@ pub fn run(o: Options) -> Result<()> {
             o.ridge.map(|ridge| FitOptions { ridge, ..Default::default() }),
         )?);
     }
+    if results.is_empty() {
+        anyhow::bail!("no device matches --only {:?}", o.only.as_deref().unwrap_or(""));
+    }
     if o.json {
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&results)?));
     }
@@ -164,7 +167,7 @@ pub fn run(o: Options) -> Result<()> {
         o.draws
     );
     out += &format!(
-        "{:<16} {:<16} {:<11} {:>6} {:>4} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {:>7} {:>7} | {:>8} {:>7}\n",
+        "{:<16} {:<16} {:<14} {:>6} {:>4} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {:>7} {:>7} | {:>8} {:>7}\n",
         "dataset",
         "metric",
         "target",
@@ -184,10 +187,10 @@ pub fn run(o: Options) -> Result<()> {
     let f = |(m, lo, hi): (f64, f64, f64), p: usize| format!("{m:.prec$} [{lo:.prec$},{hi:.prec$}]", prec = p);
     for r in &results {
         out += &format!(
-            "{:<16} {:<16} {:<11} {:>6} {:>4} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {:>7.3} {:>7.3} | {:>8.3} {:>7.3}\n",
+            "{:<16} {:<16} {:<14} {:>6} {:>4} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {:>7.3} {:>7.3} | {:>8.3} {:>7.3}\n",
             r.dataset,
             r.metric,
-            r.target,
+            r.target_label(),
             r.rows,
             r.train,
             f(r.spread(|v| v.spearman), 3),
@@ -204,15 +207,15 @@ pub fn run(o: Options) -> Result<()> {
     let transfer: Vec<_> = results.iter().filter_map(|r| Some((r, r.transfer.as_ref()?))).collect();
     if !transfer.is_empty() {
         out += &format!(
-            "\nthe same draws with a transfer prior (the shape of profiles fitted on this target to the other boards of the same instruction set and float precision):\n{:<16} {:<16} {:<11} | {:>22} {:>22} {:>20} {:>20} | {:>15} | prior from\n",
+            "\nthe same draws with a transfer prior (the shape of profiles fitted on this target to the other boards of the same instruction set and float precision):\n{:<16} {:<16} {:<14} | {:>22} {:>22} {:>20} {:>20} | {:>15} | prior from\n",
             "dataset", "metric", "target", "Spearman", "Kendall", "MAPE %", "±10 % share", "pooled ρ (MACs)"
         );
         for (r, t) in transfer {
             out += &format!(
-                "{:<16} {:<16} {:<11} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {}\n",
+                "{:<16} {:<16} {:<14} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {}\n",
                 r.dataset,
                 r.metric,
-                r.target,
+                r.target_label(),
                 f(t.spread(|v| v.spearman), 3),
                 f(t.spread(|v| v.kendall), 3),
                 f(t.spread(|v| v.mape), 1),
@@ -225,15 +228,15 @@ pub fn run(o: Options) -> Result<()> {
     let energy: Vec<_> = results.iter().filter(|r| !r.energy_draws.is_empty()).collect();
     if !energy.is_empty() {
         out += &format!(
-            "\nenergy, calibrated on the same draws (dynamic energy and static power; `one scale`: the model's energy under one fitted scale):\n{:<16} {:<16} {:<11} | {:>22} {:>20} {:>20} | {:>7} | {:>22} {:>20} {:>20}\n",
+            "\nenergy, calibrated on the same draws (dynamic energy and static power; `one scale`: the model's energy under one fitted scale):\n{:<16} {:<16} {:<14} | {:>22} {:>20} {:>20} | {:>7} | {:>22} {:>20} {:>20}\n",
             "dataset", "latency metric", "target", "Spearman", "MAPE %", "±10 % share", "ρ MACs", "one scale: Spearman", "MAPE %", "±10 % share"
         );
         for r in energy {
             out += &format!(
-                "{:<16} {:<16} {:<11} | {:>22} {:>20} {:>20} | {:>7.3} | {:>22} {:>20} {:>20}\n",
+                "{:<16} {:<16} {:<14} | {:>22} {:>20} {:>20} | {:>7.3} | {:>22} {:>20} {:>20}\n",
                 r.dataset,
                 r.metric,
-                r.target,
+                r.target_label(),
                 f(r.energy_spread(|v| v.spearman), 3),
                 f(r.energy_spread(|v| v.mape), 1),
                 f(r.energy_spread(|v| v.within_10), 3),
