@@ -7,9 +7,9 @@
 //!
 //! The ncnn boards are scored a second time on the same draws with a *transfer prior*: the
 //! shape of profiles fitted, on the board's own target, to every other ncnn board of the same
-//! instruction set and float precision ([`transfer_sources`]) — what a new board's 20 measurements can lean on
-//! when the runtime has been calibrated elsewhere (HELP meta-trains on other devices the same
-//! way). The board's own rows never enter its prior; the other boards ran the same networks.
+//! instruction set and float precision ([`transfer_sources`]) — what a new board's 20
+//! measurements can lean on when the runtime has been calibrated elsewhere (HELP meta-trains on
+//! other devices the same way). The board's own rows never enter its prior; the other boards ran the same networks.
 
 use std::path::Path;
 
@@ -74,15 +74,16 @@ pub fn transfer_sources(case: &Case) -> Result<Vec<&'static Case>> {
     if case.dataset != "ncnn" {
         return Ok(Vec::new());
     }
-    let isa = |c: &Case| -> Result<String> {
-        let t = crate::targets::lookup(c.target)?;
-        Ok(t.cpu().map_or(String::new(), |c| c.triple.split('-').next().unwrap_or("").to_string()))
+    // The architecture of the target's triple, and the precision the board computes floats in.
+    let kernels = |c: &Case| -> Result<(String, crate::ir::Precision)> {
+        let m = case_model(c)?;
+        let isa = m.target.cpu().map_or("", |c| c.triple.split('-').next().unwrap_or(""));
+        Ok((isa.to_string(), m.floats))
     };
-    let fp16 = |c: &Case| crate::tables::BOARDS.iter().find(|b| b.key == c.metric).map(|b| b.fp16);
-    let own = (isa(case)?, fp16(case));
+    let own = kernels(case)?;
     let mut out = Vec::new();
     for c in CASES.iter().filter(|c| c.dataset == "ncnn" && c.metric != case.metric) {
-        if (isa(c)?, fp16(c)) == own {
+        if kernels(c)? == own {
             out.push(c);
         }
     }
@@ -109,7 +110,7 @@ pub fn transfer_prior(data: &Path, case: &Case, sources: &[&Case]) -> Result<Opt
 /// [`crate::tables::Board::fp16`]).
 pub fn case_model(case: &Case) -> Result<Model> {
     let mut model = Model::new(crate::targets::lookup(case.target)?)?;
-    if case.dataset == "ncnn" && crate::tables::BOARDS.iter().any(|b| b.key == case.metric && b.fp16) {
+    if case.dataset == "ncnn" && crate::tables::board(case.metric).is_some_and(|b| b.fp16) {
         model.floats = crate::ir::Precision::F16;
     }
     Ok(model)
@@ -133,9 +134,7 @@ pub fn case_source(case: &Case) -> &'static str {
 /// The measured device of a case, in words.
 pub fn case_device(case: &Case) -> String {
     match (case.dataset, case.metric) {
-        ("ncnn", key) => crate::tables::BOARDS
-            .iter()
-            .find(|b| b.key == key)
+        ("ncnn", key) => crate::tables::board(key)
             .map_or_else(|| key.to_string(), |b| format!("{}, one thread (ncnn benchmark)", b.section)),
         ("ofa-note10", _) => "Samsung Galaxy Note10 CPU (Once-for-All per-block latency table)".into(),
         (_, m) if m.starts_with("raspi4") => "Raspberry Pi 4 Model B, Cortex-A72 (HW-NAS-Bench, measured)".into(),
@@ -189,10 +188,8 @@ fn prepare(data: &Path, case: &Case, model: &Model) -> Result<Prepared> {
             from_tables(&models, &ms, &macs)
         }
         "ncnn" => {
-            let board = crate::tables::BOARDS
-                .iter()
-                .find(|b| b.key == case.metric)
-                .with_context(|| format!("unknown ncnn board `{}`", case.metric))?;
+            let board =
+                crate::tables::board(case.metric).with_context(|| format!("unknown ncnn board `{}`", case.metric))?;
             let n = crate::tables::ncnn(data)?;
             let ms = crate::tables::board_measurements(data, board, &n.models)?;
             from_tables(&n.models, &ms, &n.macs)

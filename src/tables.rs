@@ -48,7 +48,7 @@ pub struct Board {
     /// FP16 arithmetic (`asimdhp`: the A55 and A76, not the A53 or A72). Such a board's float
     /// layers are priced in half precision (its model's `floats`, [`crate::study::case_model`];
     /// `nasc calibrate --floats f16`). The data shows it: int8 VGG-16 runs 1.6–2.8× its float
-    /// time on these three cores, 0.8× on the others.
+    /// time on the ARMv8.2 boards, 0.8× on the others.
     pub fp16: bool,
 }
 
@@ -136,6 +136,11 @@ pub const BOARDS: &[Board] = &[
         fp16: false,
     },
 ];
+
+/// The board of [`BOARDS`] with this key.
+pub fn board(key: &str) -> Option<&'static Board> {
+    BOARDS.iter().find(|b| b.key == key)
+}
 
 /// The converted ncnn networks.
 #[derive(Clone, Debug, Default)]
