@@ -56,7 +56,12 @@ pub mod term {
     /// Compute of int8 convolutions and dense layers on a CPU (every class but [`INT8_CONV3X3`]).
     pub const INT8: usize = 10;
     /// Compute of dense 3×3 stride-1 convolutions on a CPU, which CPU runtimes (ncnn, XNNPACK,
-    /// ORT) run as Winograd transforms at a different speed than other k×k convolutions.
+    /// ORT) run as Winograd transforms at a different speed than other k×k convolutions, when
+    /// their input and output channels fill whole vectors (ncnn's packed layouts). Others (a
+    /// 3-channel image, the 126-channel heads of SqueezeNet-SSD) stay in [`CONV`]: counted
+    /// here, those heads came out 35–54 % under their measured time on every ARMv8.2 ncnn
+    /// board, and moving them raised the 5-fold cross-validated ρ of 9 of the 11 ncnn
+    /// profiles (RK3566 0.966 → 0.972, Snapdragon 855+ 0.977 → 0.982, UNO Q 0.989 → 0.993).
     pub const CONV3X3: usize = 11;
     /// Memory-bound time reading weights from DRAM on an NPU: early layers move activations,
     /// late ones weights, and the two rarely stream at the same effective bandwidth (Eyeriss
@@ -282,9 +287,13 @@ impl Model {
         // bytes and writes f32. A half-precision one reads and writes 2-byte values, and its
         // elementwise work moves twice the values per cycle.
         // A dense 3×3 stride-1 convolution: Winograd in f32, its own kernels in int8 (which
-        // multiply in 16-bit lanes, twice f32's, whatever dot product the core has).
-        let conv3x3 =
-            matches!(k.geometry, Some(g) if k.class == Class::Conv && g.kernel == [3, 3] && g.stride == [1, 1]);
+        // multiply in 16-bit lanes, twice f32's, whatever dot product the core has). Runtimes
+        // keep tensors with their channels packed a vector's lanes at a time, and have these
+        // kernels only for packed input and output: channels that do not fill whole vectors
+        // (a 3-channel image, ncnn's 126-channel SSD heads) take the generic k×k path.
+        let packed = |channels: usize| channels % lanes as usize == 0;
+        let conv3x3 = matches!(k.geometry, Some(g) if k.class == Class::Conv && g.kernel == [3, 3]
+            && g.stride == [1, 1] && packed(g.cin) && packed(g.cout));
         let int8 = precision == Precision::Int8;
         let (rate, requant, in_bytes, out_bytes) = match precision {
             Precision::Int8 => {

@@ -228,6 +228,35 @@ fn int8_and_winograd_shaped_convolutions_have_terms_of_their_own_on_cpus() {
 }
 
 #[test]
+fn winograd_needs_channels_that_fill_whole_vectors() {
+    use nasc_costmodel::analytic::term;
+    for m in models().into_iter().filter(|m| m.target.cpu().is_some()) {
+        let name = &m.target.name;
+        let lanes = m.target.cpu().unwrap().simd_bits as usize / 32;
+        let terms = |cin: usize, cout: usize, half: bool| {
+            let mut g = conv_net(cin, cout, 28, 3, false);
+            if half {
+                let c = g.find("conv").unwrap();
+                g.node_mut(c).precision = nasc_ir::Precision::F16;
+            }
+            price(&g, &m).terms_ms
+        };
+        // Where a vector holds more than one f32, a channel count that leaves part of one
+        // (an image's 3 channels in, an odd count out) takes the generic k×k path.
+        for (cin, cout) in [(3, 16 * lanes), (16 * lanes, 16 * lanes + 1), (16 * lanes, 16 * lanes)] {
+            let t = terms(cin, cout, false);
+            let packed = cin % lanes == 0 && cout % lanes == 0;
+            let (is, not) = if packed { (term::CONV3X3, term::CONV) } else { (term::CONV, term::CONV3X3) };
+            assert!(t[is] > 0.0 && t[not] == 0.0, "{name} {cin}→{cout}: {t:?}");
+        }
+        // Half precision packs twice as many: whole f32 vectors but half an f16 one.
+        let (f, h) = (terms(16 * lanes, 17 * lanes, false), terms(16 * lanes, 17 * lanes, true));
+        assert!(f[term::CONV3X3] > 0.0 && f[term::CONV] == 0.0, "{name} f32: {f:?}");
+        assert!(h[term::CONV] > 0.0 && h[term::CONV3X3] == 0.0, "{name} f16: {h:?}");
+    }
+}
+
+#[test]
 fn half_precision_doubles_the_lanes_and_halves_the_bytes_on_cpus() {
     use nasc_costmodel::analytic::term;
     let mut memory_bound = 0;
