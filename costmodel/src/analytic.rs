@@ -288,9 +288,10 @@ impl Model {
         // elementwise work moves twice the values per cycle.
         // A dense 3×3 stride-1 convolution: Winograd in f32, its own kernels in int8 (which
         // multiply in 16-bit lanes, twice f32's, whatever dot product the core has). Runtimes
-        // keep tensors with their channels packed a vector's lanes at a time, and have these
-        // kernels only for packed input and output: channels that do not fill whole vectors
-        // (a 3-channel image, ncnn's 126-channel SSD heads) take the generic k×k path.
+        // keep tensors with their channels packed a vector's lanes at a time; their tuned
+        // Winograd kernels take packed input and output. Channels that do not fill whole
+        // vectors (a 3-channel image: direct kernels; ncnn's 126-channel SSD heads: its
+        // pack-8-to-1 variants) price at the generic k×k rate, which the ncnn data bear out.
         let packed = |channels: usize| channels % lanes as usize == 0;
         let conv3x3 = matches!(k.geometry, Some(g) if k.class == Class::Conv && g.kernel == [3, 3]
             && g.stride == [1, 1] && packed(g.cin) && packed(g.cout));
