@@ -58,7 +58,8 @@ pub mod term {
     /// Compute of dense 3×3 stride-1 convolutions on a CPU, which CPU runtimes (ncnn, XNNPACK,
     /// ORT) run as Winograd transforms at a different speed than other k×k convolutions, when
     /// their input and output channels fill whole vectors (ncnn's packed layouts). Others (a
-    /// 3-channel image, the 126-channel heads of SqueezeNet-SSD) stay in [`CONV`]: counted
+    /// 3-channel image: direct kernels; the 126-channel heads of SqueezeNet-SSD, 512 channels
+    /// in: ncnn's pack-8-to-1 variant) stay in [`CONV`], at the generic k×k rate: counted
     /// here, those heads came out 35–54 % under their measured time on every ARMv8.2 ncnn
     /// board, and moving them raised the 5-fold cross-validated ρ of 9 of the 11 ncnn
     /// profiles (RK3566 0.966 → 0.972, Snapdragon 855+ 0.977 → 0.982, UNO Q 0.989 → 0.993).
@@ -249,7 +250,8 @@ impl Model {
         // Half precision packs twice f32's lanes in a vector (and streams half its bytes).
         let precision = if k.precision == Precision::F32 { self.floats } else { k.precision };
         let half = precision == Precision::F16;
-        let lanes = (c.simd_bits / if half { 16 } else { 32 }).max(1) as f64;
+        let lanes_per_vector = (c.simd_bits / if half { 16 } else { 32 }).max(1) as usize;
+        let lanes = lanes_per_vector as f64;
         let clock = c.clock_ghz * 1e9;
         let threads = c.threads as f64;
         let eff = match k.class {
@@ -287,12 +289,10 @@ impl Model {
         // bytes and writes f32. A half-precision one reads and writes 2-byte values, and its
         // elementwise work moves twice the values per cycle.
         // A dense 3×3 stride-1 convolution: Winograd in f32, its own kernels in int8 (which
-        // multiply in 16-bit lanes, twice f32's, whatever dot product the core has). Runtimes
-        // keep tensors with their channels packed a vector's lanes at a time; their tuned
-        // Winograd kernels take packed input and output. Channels that do not fill whole
-        // vectors (a 3-channel image: direct kernels; ncnn's 126-channel SSD heads: its
-        // pack-8-to-1 variants) price at the generic k×k rate, which the ncnn data bear out.
-        let packed = |channels: usize| channels % lanes as usize == 0;
+        // multiply in 16-bit lanes, twice f32's, whatever dot product the core has), when its
+        // channels fill whole vectors ([`term::CONV3X3`]): runtimes pack channels a vector's
+        // lanes at a time, and their tuned Winograd kernels take packed input and output.
+        let packed = |channels: usize| channels % lanes_per_vector == 0;
         let conv3x3 = matches!(k.geometry, Some(g) if k.class == Class::Conv && g.kernel == [3, 3]
             && g.stride == [1, 1] && packed(g.cin) && packed(g.cout));
         let int8 = precision == Precision::Int8;
