@@ -4,8 +4,9 @@
 //! rounded up to whole SIMD vectors along the vectorised dimension (output channels per group;
 //! channels for depthwise and pooling) and, for GEMM-shaped convolutions, to whole micro-kernel
 //! tiles of `gemm_rows` output positions, over `lanes × fma_units × clock × threads` times the
-//! efficiency of its class. Memory: the bytes the kernel reads and writes at the level its
-//! working set fits in (L1, L2, …, DRAM), plus the weights from DRAM (read once per inference). Latency = max(compute, memory) + a per-kernel overhead.
+//! efficiency of its class. Memory: the activations the kernel reads and writes at the level
+//! its working set fits in (L1, L2, …, DRAM) and its weights from DRAM (read once per
+//! inference). Latency = max(compute, memory) + a per-kernel overhead.
 //! Standalone elementwise work runs at `elementwise_per_cycle`. An int8 convolution or dense
 //! layer multiplies `int8_speedup` times as many values per instruction and reads bytes; a
 //! half-precision node (its own `Precision::F16`, or any f32 node of a model whose runtime
@@ -320,9 +321,11 @@ impl Model {
         // activations of the whole network and everything else on the core evict them). Kept
         // local to the kernel on purpose: a kernel's cost depends only on the kernel, which is
         // what makes the expected-cost tables exact. A working set no cache holds already
-        // streams everything, weights included, from DRAM.
+        // streams everything, weights included, from DRAM. Each byte comes from one place, so
+        // a kernel whose working set outgrows a cache level never gets cheaper.
         let dram_bytes = if level.is_some() { in_bytes * k.weight_elems as f64 } else { 0.0 };
-        let memory = bytes / level_bw + dram_bytes / (t.dram.bandwidth_gbs * 1e9);
+        let level_bytes = bytes - dram_bytes;
+        let memory = level_bytes / level_bw + dram_bytes / (t.dram.bandwidth_gbs * 1e9);
         let overhead = c.kernel_overhead_us * 1e-6;
         let latency = compute.max(memory) + overhead;
         let mut terms = [0.0; term::N];
@@ -343,7 +346,7 @@ impl Model {
         let energy = (k.macs as f64 * t.energy.mac_pj
             + k.elementwise_ops as f64 * t.energy.mac_pj * 0.5
             + bytes * l1_pj
-            + if level == Some(0) { 0.0 } else { bytes * level_pj }
+            + if level == Some(0) { 0.0 } else { level_bytes * level_pj }
             + dram_bytes * t.dram.pj_per_byte)
             * 1e-12
             + self.static_energy(latency);
