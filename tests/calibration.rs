@@ -25,7 +25,8 @@ const FLOORS: &[(Case, f64, f64)] = &[
     (Case { dataset: "fbnet-imagenet", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.99, 0.95),
     (Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.98, 0.98),
     (Case { dataset: "fbnet-imagenet", metric: "eyeriss_latency", target: "eyeriss", energy: None }, 0.99, 0.99),
-    (Case { dataset: "ofa-note10", metric: "mean_ms", target: "cortex-a76", energy: None }, 0.985, 0.84),
+    // 0.994 and 92.1 % when set (89 % before the A76's elementwise throughput was lowered).
+    (Case { dataset: "ofa-note10", metric: "mean_ms", target: "cortex-a76", energy: None }, 0.99, 0.90),
     (Case { dataset: "fbnet-cifar100", metric: "edgegpu_latency", target: "jetson-tx2", energy: None }, 0.60, 0.80),
     (Case { dataset: "fbnet-imagenet", metric: "edgegpu_latency", target: "jetson-tx2", energy: None }, 0.82, 0.94),
 ];
@@ -43,7 +44,9 @@ const FLOORS: &[(Case, f64, f64)] = &[
 /// took the A76 to 0.949 (30.3), the RK3588 A55 to 0.948 (30.6), the RK3566 to 0.963 (22.3)
 /// and the Snapdragon 855+ to 0.970 (17.4); at 20 draws the A76 moved 0.945 → 0.944.
 /// Reading a cached kernel's weights only from DRAM, not from the cache level too, moved
-/// the Snapdragon 855+ to 0.972 (15.9) and the rest by at most 0.002.)
+/// the Snapdragon 855+ to 0.972 (15.9) and the rest by at most 0.002. Lowering the A76's
+/// elementwise throughput from 4 to 1 per cycle took the Snapdragon 855+ to 0.969 (16.3) and
+/// the RK3588 A76 to 0.948 (29.0).)
 const BOARD_FLOORS: &[(&str, &str, f64, f64)] = &[
     ("pi4-a72", "cortex-a72", 0.96, 23.0),
     ("rk3588-a76", "cortex-a76", 0.94, 33.0),
@@ -70,7 +73,8 @@ const BOARD_FLOORS: &[(&str, &str, f64, f64)] = &[
 /// 20.4; 0.992, 7.5; 0.979, 16.8.) Pricing 3×3 convolutions as Winograd only when their
 /// channels fill whole vectors: 0.988, 11.6; 0.978, 14.1; 0.975, 15.2; 0.977, 16.8; 0.989,
 /// 7.9; 0.990, 9.0; 0.972, 13.5; 0.981, 16.8; 0.982, 7.4; 0.969, 10.4 (weights read only
-/// from DRAM: the Snapdragon 855+ 0.971, 13.1; the rest within 0.001).
+/// from DRAM: the Snapdragon 855+ 0.971, 13.1; the rest within 0.001; the A76's elementwise
+/// throughput lowered: the RK3588 A76 0.978, 13.9, the Snapdragon 855+ 0.966, 13.8).
 const TRANSFER_FLOORS: &[(&str, f64, f64)] = &[
     ("pi4-a72", 0.975, 17.0),
     ("rk3588-a76", 0.97, 17.0),
