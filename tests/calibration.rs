@@ -25,9 +25,10 @@ const FLOORS: &[(Case, f64, f64)] = &[
     (Case { dataset: "fbnet-imagenet", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.99, 0.95),
     (Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.98, 0.98),
     (Case { dataset: "fbnet-imagenet", metric: "eyeriss_latency", target: "eyeriss", energy: None }, 0.99, 0.99),
-    // 0.994 and 92.1 % on these 2 draws when set (89.8 % over 5 draws before the A76's elementwise
-    // throughput was lowered).
-    (Case { dataset: "ofa-note10", metric: "mean_ms", target: "cortex-a76", energy: None }, 0.99, 0.90),
+    // 0.995 and 92.9 % on these 2 draws when set (92.1 % before the A76's pooling and DRAM
+    // figures were fitted to this table's global pools and classifier; 89.8 % over 5 draws before
+    // its elementwise throughput was lowered).
+    (Case { dataset: "ofa-note10", metric: "mean_ms", target: "cortex-a76", energy: None }, 0.99, 0.91),
     (Case { dataset: "fbnet-cifar100", metric: "edgegpu_latency", target: "jetson-tx2", energy: None }, 0.60, 0.80),
     (Case { dataset: "fbnet-imagenet", metric: "edgegpu_latency", target: "jetson-tx2", energy: None }, 0.82, 0.94),
 ];
@@ -47,7 +48,8 @@ const FLOORS: &[(Case, f64, f64)] = &[
 /// Reading a cached kernel's weights only from DRAM, not from the cache level too, moved
 /// the Snapdragon 855+ to 0.972 (15.9) and the rest by at most 0.002. Lowering the A76's
 /// elementwise throughput from 4 to 1 per cycle took the Snapdragon 855+ to 0.969 (16.3) and
-/// the RK3588 A76 to 0.948 (29.0).)
+/// the RK3588 A76 to 0.948 (29.0); fitting its pooling and DRAM figures to the Note10 table,
+/// to 0.971 (16.4) and 0.947 (27.4).)
 const BOARD_FLOORS: &[(&str, &str, f64, f64)] = &[
     ("pi4-a72", "cortex-a72", 0.96, 23.0),
     ("rk3588-a76", "cortex-a76", 0.94, 33.0),
