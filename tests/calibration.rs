@@ -25,10 +25,11 @@ const FLOORS: &[(Case, f64, f64)] = &[
     (Case { dataset: "fbnet-imagenet", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.99, 0.95),
     (Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.98, 0.98),
     (Case { dataset: "fbnet-imagenet", metric: "eyeriss_latency", target: "eyeriss", energy: None }, 0.99, 0.99),
-    // 0.995 and 92.9 % on these 2 draws when set (92.1 % before the A76's pooling and DRAM
-    // figures were fitted to this table's global pools and classifier; 89.8 % over 5 draws before
-    // its elementwise throughput was lowered).
-    (Case { dataset: "ofa-note10", metric: "mean_ms", target: "cortex-a76", energy: None }, 0.99, 0.91),
+    // 0.997 and 96.2 % on these 2 draws when set: the 95 % goal for table data (92.9 % before
+    // the A76's per-tap depthwise overhead; 92.1 % before its pooling and DRAM figures were fitted
+    // to this table's global pools and classifier; 89.8 % over 5 draws before its elementwise
+    // throughput was lowered).
+    (Case { dataset: "ofa-note10", metric: "mean_ms", target: "cortex-a76", energy: None }, 0.995, 0.95),
     // 0.632 on these 2 draws since the fit's floor on every coefficient (0.670 → 0.629 over 5).
     (Case { dataset: "fbnet-cifar100", metric: "edgegpu_latency", target: "jetson-tx2", energy: None }, 0.60, 0.80),
     (Case { dataset: "fbnet-imagenet", metric: "edgegpu_latency", target: "jetson-tx2", energy: None }, 0.82, 0.94),
@@ -54,7 +55,8 @@ const FLOORS: &[(Case, f64, f64)] = &[
 /// scale or more (`calibrate::FLOOR`): Pi 4 0.971 (21.1), RK3588 A76 0.957 (26.8), RK3588
 /// A55 0.949 (30.5), RK3566 0.968 (21.0), Pi 3 0.979 (9.9), UNO Q 0.977 (14.5), Snapdragon
 /// 855+ 0.970 (16.2), RK3568 0.972 (22.7), Pi Zero 2 0.980 (8.9), RK3228H 0.962 (11.4),
-/// SG2000 0.918 (32.9).)
+/// SG2000 0.918 (32.9). The A76's per-tap depthwise overhead: RK3588 A76 0.959 (26.1),
+/// Snapdragon 855+ 0.973 (16.6).)
 const BOARD_FLOORS: &[(&str, &str, f64, f64)] = &[
     ("pi4-a72", "cortex-a72", 0.96, 23.0),
     ("rk3588-a76", "cortex-a76", 0.94, 33.0),

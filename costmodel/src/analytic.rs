@@ -3,7 +3,8 @@
 //! **CPU** — a roofline over compute and each memory level. Compute: the kernel's MACs,
 //! rounded up to whole SIMD vectors along the vectorised dimension (output channels per group;
 //! channels for depthwise and pooling) and, for GEMM-shaped convolutions, to whole micro-kernel
-//! tiles of `gemm_rows` output positions, over `lanes × fma_units × clock × threads` times the
+//! tiles of `gemm_rows` output positions (a depthwise one also pays `depthwise_tap_channels`
+//! channels' worth per output position and tap), over `lanes × fma_units × clock × threads` times the
 //! efficiency of its class. Memory: the activations the kernel reads and writes at the level
 //! its working set fits in (L1, L2, …, DRAM) and its weights from DRAM (read once per
 //! inference). Latency = max(compute, memory) + a per-kernel overhead.
@@ -281,7 +282,13 @@ impl Model {
                     }
                     _ => 1.0,
                 };
-                k.macs as f64 * along_channels * along_positions
+                // A depthwise kernel also pays per output position and tap for a few channels
+                // (its MACs over its channels are its positions × taps).
+                let per_tap = match k.class {
+                    Class::Depthwise => c.depthwise_tap_channels / vec_dim.max(1.0),
+                    _ => 0.0,
+                };
+                k.macs as f64 * (along_channels * along_positions + per_tap)
             }
             None => k.macs as f64,
         };

@@ -149,6 +149,12 @@ pub struct Cpu {
     /// default) prices positions exactly.
     #[serde(default = "one")]
     pub gemm_rows: u32,
+    /// Channels' worth of work a depthwise convolution also pays per output position and
+    /// filter tap: the runtime's loop and addressing overhead per tap, amortised over the
+    /// channels the tap covers, so narrow depthwise layers run below the class's efficiency
+    /// (a 24-channel 3×3 at 16 costs (24 + 16) / 24 of its MACs). 0 (the default): none.
+    #[serde(default)]
+    pub depthwise_tap_channels: f64,
 }
 
 fn two() -> f64 {
@@ -389,6 +395,7 @@ impl Target {
             if c.gemm_rows == 0 {
                 return err("cpu.gemm_rows", "must be at least 1".into());
             }
+            nonneg("cpu.depthwise_tap_channels", c.depthwise_tap_channels)?;
         }
         if let Some(n) = &self.npu {
             if n.array[0] == 0 || n.array[1] == 0 {
