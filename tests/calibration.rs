@@ -19,7 +19,9 @@ const FLOORS: &[(Case, f64, f64)] = &[
     (Case { dataset: "nb201", metric: "raspi4_ms", target: "cortex-a72", energy: None }, 0.905, 0.35),
     (Case { dataset: "nb201", metric: "eyeriss_ms", target: "eyeriss", energy: None }, 0.99, 0.95),
     (Case { dataset: "nb201", metric: "fpga_ms", target: "fpga-zc706", energy: None }, 0.99, 0.95),
-    (Case { dataset: "fbnet-cifar100", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.94, 0.90),
+    // 0.946 and 93.9 % over 5 draws before the A72's exposed memory time (`exposed_memory`);
+    // 0.979 and 99.8 % (worst draw 0.973, 99.6 %) after.
+    (Case { dataset: "fbnet-cifar100", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.97, 0.99),
     (Case { dataset: "fbnet-cifar100", metric: "eyeriss_latency", target: "eyeriss", energy: None }, 0.99, 0.99),
     (Case { dataset: "fbnet-cifar100", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.99, 0.95),
     (Case { dataset: "fbnet-imagenet", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.99, 0.95),
@@ -56,7 +58,7 @@ const FLOORS: &[(Case, f64, f64)] = &[
 /// A55 0.949 (30.5), RK3566 0.968 (21.0), Pi 3 0.979 (9.9), UNO Q 0.977 (14.5), Snapdragon
 /// 855+ 0.970 (16.2), RK3568 0.972 (22.7), Pi Zero 2 0.980 (8.9), RK3228H 0.962 (11.4),
 /// SG2000 0.918 (32.9). The A76's per-tap depthwise overhead: RK3588 A76 0.959 (26.1),
-/// Snapdragon 855+ 0.973 (16.6).)
+/// Snapdragon 855+ 0.973 (16.6). The A72's exposed memory time: Pi 4 0.974 (20.2).)
 const BOARD_FLOORS: &[(&str, &str, f64, f64)] = &[
     ("pi4-a72", "cortex-a72", 0.96, 23.0),
     ("rk3588-a76", "cortex-a76", 0.94, 33.0),

@@ -7,7 +7,8 @@
 //! channels' worth per output position and tap), over `lanes × fma_units × clock × threads` times the
 //! efficiency of its class. Memory: the activations the kernel reads and writes at the level
 //! its working set fits in (L1, L2, …, DRAM) and its weights from DRAM (read once per
-//! inference). Latency = max(compute, memory) + a per-kernel overhead.
+//! inference). Latency = max(compute, memory) + `exposed_memory` × min(compute, memory) + a
+//! per-kernel overhead.
 //! Standalone elementwise work runs at `elementwise_per_cycle`. An int8 convolution or dense
 //! layer multiplies `int8_speedup` times as many values per instruction and reads bytes; a
 //! half-precision node (its own `Precision::F16`, or any f32 node of a model whose runtime
@@ -334,20 +335,21 @@ impl Model {
         let level_bytes = bytes - dram_bytes;
         let memory = level_bytes / level_bw + dram_bytes / (t.dram.bandwidth_gbs * 1e9);
         let overhead = c.kernel_overhead_us * 1e-6;
-        let latency = compute.max(memory) + overhead;
+        // The longer of compute and memory bounds the kernel; `exposed_memory` of the shorter
+        // one is not hidden behind it. Each term keeps the share of the latency it makes up.
+        let exposed = c.exposed_memory;
+        let (compute_share, memory_share) = if compute >= memory { (1.0, exposed) } else { (exposed, 1.0) };
+        let latency = compute * compute_share + memory * memory_share + overhead;
         let mut terms = [0.0; term::N];
-        if compute >= memory {
-            let t = match (int8, conv3x3) {
-                (true, true) => term::INT8_CONV3X3,
-                (true, false) => term::INT8,
-                (false, true) => term::CONV3X3,
-                (false, false) => compute_term(k.class),
-            };
-            terms[t] += gemm;
-            terms[term::ELEMENTWISE] += elementwise;
-        } else {
-            terms[term::MEMORY] += memory;
-        }
+        let compute_index = match (int8, conv3x3) {
+            (true, true) => term::INT8_CONV3X3,
+            (true, false) => term::INT8,
+            (false, true) => term::CONV3X3,
+            (false, false) => compute_term(k.class),
+        };
+        terms[compute_index] += gemm * compute_share;
+        terms[term::ELEMENTWISE] += elementwise * compute_share;
+        terms[term::MEMORY] += memory * memory_share;
         terms[term::OVERHEAD] += overhead;
         let l1_pj = t.memory.first().map_or(0.0, |m| m.pj_per_byte);
         let energy = (k.macs as f64 * t.energy.mac_pj

@@ -315,6 +315,42 @@ fn gemm_convolutions_are_priced_in_whole_tiles_of_gemm_rows_positions() {
 }
 
 #[test]
+fn exposed_memory_adds_its_share_of_the_shorter_of_compute_and_memory() {
+    use nasc_costmodel::analytic::term;
+    let a72 = nasc_targets::lookup("cortex-a72").unwrap();
+    let with = |exposed: f64| {
+        let mut t = a72.clone();
+        t.cpu.as_mut().unwrap().exposed_memory = exposed;
+        Model::new(t).unwrap()
+    };
+    let (roofline, quarter, serial) = (with(0.0), with(0.25), with(1.0));
+    // A compute-bound 3×3 convolution and a memory-bound 1×1 one on a 56×56 plane.
+    for (g, compute_term) in
+        [(conv_net(64, 64, 28, 3, false), term::CONV3X3), (conv_net(256, 8, 56, 1, false), term::POINTWISE)]
+    {
+        let (r0, r1, rs) = (price(&g, &roofline), price(&g, &quarter), price(&g, &serial));
+        let (c, m) = (rs.terms_ms[compute_term], rs.terms_ms[term::MEMORY]);
+        assert!(c > 0.0 && m > 0.0, "{:?}", rs.terms_ms);
+        let overhead = rs.latency_ms - c - m;
+        assert!(
+            (r0.latency_ms - (c.max(m) + overhead)).abs() < 1e-9 * rs.latency_ms,
+            "{} against {c}, {m}",
+            r0.latency_ms
+        );
+        let want = c.max(m) + 0.25 * c.min(m) + overhead;
+        assert!((r1.latency_ms - want).abs() < 1e-9 * want, "{} ms against {want} ms", r1.latency_ms);
+        // The terms still add up to the latency, each with its share.
+        let sum: f64 = r1.terms_ms.iter().sum();
+        assert!((sum - r1.latency_ms).abs() < 1e-9 * want, "{:?} against {} ms", r1.terms_ms, r1.latency_ms);
+        assert!(r0.latency_ms < r1.latency_ms && r1.latency_ms < rs.latency_ms);
+    }
+    let mut bad = a72.clone();
+    bad.cpu.as_mut().unwrap().exposed_memory = 1.5;
+    let (field, why) = bad.validate().unwrap_err();
+    assert!(field == "cpu.exposed_memory" && why.contains("between 0 and 1"), "{field}: {why}");
+}
+
+#[test]
 fn layer_pipeline_expansions_run_at_their_depthwise_output_rate() {
     // On the FPGA's layer pipeline an expansion hands its output to the depthwise through the
     // line buffer, through a grouped block's channel shuffle too, and ahead of a stride-2

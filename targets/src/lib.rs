@@ -155,6 +155,12 @@ pub struct Cpu {
     /// (a 24-channel 3×3 at 16 costs (24 + 16) / 24 of its MACs). 0 (the default): none.
     #[serde(default)]
     pub depthwise_tap_channels: f64,
+    /// Fraction of the shorter of a kernel's compute and memory times that its longer one does
+    /// not hide: latency = max(compute, memory) + this × min(compute, memory) + overhead. 0 (the
+    /// default) is the roofline, memory fully overlapped with compute; 1 is serial, a core that
+    /// stalls on every load it waits for.
+    #[serde(default)]
+    pub exposed_memory: f64,
 }
 
 fn two() -> f64 {
@@ -396,6 +402,9 @@ impl Target {
                 return err("cpu.gemm_rows", "must be at least 1".into());
             }
             nonneg("cpu.depthwise_tap_channels", c.depthwise_tap_channels)?;
+            if !(0.0..=1.0).contains(&c.exposed_memory) {
+                return err("cpu.exposed_memory", format!("must be between 0 and 1, got {}", c.exposed_memory));
+            }
         }
         if let Some(n) = &self.npu {
             if n.array[0] == 0 || n.array[1] == 0 {
