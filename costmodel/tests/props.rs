@@ -324,14 +324,19 @@ fn exposed_memory_adds_its_share_of_the_shorter_of_compute_and_memory() {
         Model::new(t).unwrap()
     };
     let (roofline, quarter, serial) = (with(0.0), with(0.25), with(1.0));
-    // A compute-bound 3×3 convolution and a memory-bound 1×1 one on a 56×56 plane.
-    for (g, compute_term) in
-        [(conv_net(64, 64, 28, 3, false), term::CONV3X3), (conv_net(256, 8, 56, 1, false), term::POINTWISE)]
-    {
+    // A compute-bound 3×3 convolution (28×28) and a memory-bound 1×1 one (56×56, 256 → 4).
+    for (g, compute_term, memory_bound) in [
+        (conv_net(64, 64, 28, 3, false), term::CONV3X3, false),
+        (conv_net(256, 4, 56, 1, false), term::POINTWISE, true),
+    ] {
         let (r0, r1, rs) = (price(&g, &roofline), price(&g, &quarter), price(&g, &serial));
-        let (c, m) = (rs.terms_ms[compute_term], rs.terms_ms[term::MEMORY]);
-        assert!(c > 0.0 && m > 0.0, "{:?}", rs.terms_ms);
-        let overhead = rs.latency_ms - c - m;
+        // The roofline gives the whole kernel to the side that bounds it.
+        assert_eq!(r0.terms_ms[term::MEMORY] > 0.0, memory_bound, "{:?}", r0.terms_ms);
+        assert_eq!(r0.terms_ms[compute_term] > 0.0, !memory_bound, "{:?}", r0.terms_ms);
+        // Compute is the kernel's multiply-accumulates and its fused elementwise work.
+        let c = rs.terms_ms[compute_term] + rs.terms_ms[term::ELEMENTWISE];
+        let (m, overhead) = (rs.terms_ms[term::MEMORY], rs.terms_ms[term::OVERHEAD]);
+        assert!(c > 0.0 && m > 0.0 && (c + m + overhead - rs.latency_ms).abs() < 1e-9, "{:?}", rs.terms_ms);
         assert!(
             (r0.latency_ms - (c.max(m) + overhead)).abs() < 1e-9 * rs.latency_ms,
             "{} against {c}, {m}",
