@@ -343,10 +343,10 @@ pub fn rows(d: &Dataset, model: &Model) -> Result<Vec<Row>> {
         .par_iter()
         .zip(&d.measured)
         .map(|(a, &m)| {
-            let r = cost(&space.subnet(a)?, model)?;
+            let (_, energy_mj, terms) = crate::validate::price(&space.subnet(a)?, model, d.scope)?;
             Ok(Row {
-                terms: r.terms_ms,
-                energy_mj: r.energy_mj,
+                terms,
+                energy_mj,
                 static_w: model.target.energy.static_w,
                 latency_ms: m,
                 measured_energy_mj: None,

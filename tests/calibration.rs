@@ -23,8 +23,10 @@ const FLOORS: &[(Case, f64, f64)] = &[
     // 0.979 and 99.8 % (worst draw 0.973, 99.6 %) after.
     (Case { dataset: "fbnet-cifar100", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.97, 0.99),
     (Case { dataset: "fbnet-cifar100", metric: "eyeriss_latency", target: "eyeriss", energy: None }, 0.99, 0.99),
-    (Case { dataset: "fbnet-cifar100", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.99, 0.95),
-    (Case { dataset: "fbnet-imagenet", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.99, 0.95),
+    // Priced over the ConvBlocks the FPGA column counts (`validate::Scope`): 0.999 and 100 %
+    // over 5 draws (0.995 and 98.5 % on CIFAR-100, 97.8 % on ImageNet, over whole networks).
+    (Case { dataset: "fbnet-cifar100", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.998, 0.99),
+    (Case { dataset: "fbnet-imagenet", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.998, 0.99),
     (Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.98, 0.98),
     (Case { dataset: "fbnet-imagenet", metric: "eyeriss_latency", target: "eyeriss", energy: None }, 0.99, 0.99),
     // 0.997 and 96.2 % on these 2 draws when set: the 95 % goal for table data (92.9 % before
@@ -380,13 +382,16 @@ fn shipped_profiles_are_current_and_usable() {
 fn energy_calibrates_to_dynamic_energy_and_static_power() {
     // 20 FBNet CIFAR-100 architectures (every 250th) calibrate latency and energy; energy is
     // scored on the other 4,980. Floors from what this measured when written (Jetson TX2:
-    // ρ 0.663, MAPE 5.1 %, ±10 % 88.5 %; FPGA: ρ 0.995, MAPE 2.7 %, ±10 % 99.0 %). With one
+    // ρ 0.663, MAPE 5.1 %, ±10 % 88.5 %; FPGA: ρ 0.995, MAPE 2.7 %, ±10 % 99.0 % priced over
+    // whole networks, 0.999, 0.6 %, 100 % over the ConvBlocks its column counts). With one
     // energy scale, as before static power had a coefficient of its own, 20 random rows gave
-    // the TX2 ρ 0.26, MAPE 11.5 %.
+    // the TX2 ρ 0.26, MAPE 11.5 %. The FPGA's energy is exactly 7 W × latency and the raw
+    // model's latency within 1 % of it, so one scale sizes it as well (MAPE 0.3 %): the two
+    // energy coefficients have to beat one scale on the TX2, and match latency on the FPGA.
     use nasc::costmodel::calibrate::{fit_auto, Validation};
     for (metric, target, energy, rho, mape, within) in [
         ("edgegpu_latency", "jetson-tx2", "edgegpu_energy", 0.65, 6.0, 0.85),
-        ("fpga_latency", "fpga-zc706", "fpga_energy", 0.99, 3.5, 0.95),
+        ("fpga_latency", "fpga-zc706", "fpga_energy", 0.998, 1.5, 0.99),
     ] {
         let case = Case { dataset: "fbnet-cifar100", metric, target, energy: Some(energy) };
         let rows = nasc::study::case_rows(data(), &case).unwrap();
@@ -402,7 +407,12 @@ fn energy_calibrates_to_dynamic_energy_and_static_power() {
         // The study scores energy on its draws, next to one scale on the same draws.
         let r = run_case(data(), &case, 20, 1, 1, None).unwrap();
         let (two, one) = (&r.energy_draws[0], &r.energy_one_scale_draws[0]);
-        assert!(two.mape < one.mape, "{target}: {} % against one scale's {} %", two.mape, one.mape);
+        match target {
+            "jetson-tx2" => assert!(two.mape < one.mape, "{target}: {} % against one scale's {} %", two.mape, one.mape),
+            _ => {
+                assert!((two.mape - r.draws[0].mape).abs() < 0.05, "{target}: energy {two:?}, latency {:?}", r.draws[0])
+            }
+        }
     }
 }
 

@@ -79,14 +79,37 @@ fn eyeriss_energy_ranks_better_than_macs_and_is_not_latency() {
 #[test]
 fn fpga_target_ranks_better_than_macs() {
     check("fpga-zc706", "nb201", "fpga_ms", 0.995, true);
-    check("fpga-zc706", "fbnet-cifar100", "fpga_latency", 0.996, true);
-    check("fpga-zc706", "fbnet-imagenet", "fpga_latency", 0.996, true);
+    // Over the ConvBlocks the FBNet columns count (`validate::Scope`): 0.9993 and 0.9988
+    // (0.998 each over whole networks).
+    check("fpga-zc706", "fbnet-cifar100", "fpga_latency", 0.999, true);
+    check("fpga-zc706", "fbnet-imagenet", "fpga_latency", 0.998, true);
+}
+
+/// HW-NAS-Bench's FBNet FPGA rows are sums of its ConvBlocks' estimates (its table has 0 for
+/// the stem, `skip` blocks, head, pooling and classifier), and are priced over the same layers:
+/// uncalibrated, every CIFAR-100 row is then within ±10 % (MAPE 1.0 %), where the whole
+/// network was 19 % over (±10 % on 0.4 % of the rows). The other columns count everything.
+#[test]
+fn fpga_fbnet_rows_are_priced_over_their_convblocks() {
+    use nasc::validate::Scope;
+    let model = Model::new(nasc::targets::lookup("fpga-zc706").unwrap()).unwrap();
+    let d = load(data(), "fbnet-cifar100", "fpga_latency").unwrap();
+    assert_eq!(d.scope, Scope::ConvBlocks);
+    let (s, _) = score(&d, &model, false).unwrap();
+    eprintln!("fpga fbnet-cifar100 uncalibrated: MAPE {:.2} %, ±10 % {:.4}", s.mape, s.within_10);
+    assert!(s.within_10 >= 0.99 && s.mape < 2.0, "MAPE {} %, ±10 % {}", s.mape, s.within_10);
+    for (dataset, metric) in
+        [("fbnet-cifar100", "eyeriss_latency"), ("fbnet-imagenet", "edgegpu_latency"), ("nb201", "fpga_ms")]
+    {
+        assert_eq!(load(data(), dataset, metric).unwrap().scope, Scope::Network, "{dataset} {metric}");
+    }
 }
 
 /// FPGA energy is 7 W × latency in the data; the ranking of energy holds too.
 #[test]
 fn fpga_energy_ranks_better_than_macs() {
-    check("fpga-zc706", "fbnet-cifar100", "fpga_energy", 0.983, true);
+    // 0.9998 over the ConvBlocks (0.985 over whole networks).
+    check("fpga-zc706", "fbnet-cifar100", "fpga_energy", 0.999, true);
 }
 
 /// The Jetson TX2 GPU (measured, TensorRT): MACs do not rank it at all on CIFAR-100 (ρ −0.01:

@@ -29,6 +29,9 @@ pub struct LayerCost {
     pub energy_mj: f64,
     /// Whether an NPU target runs it on its host.
     pub on_host: bool,
+    /// Its latency split into the model's terms, ms ([`crate::analytic::term`]).
+    #[serde(skip)]
+    pub terms_ms: crate::analytic::Terms,
 }
 
 /// Cost of running until an early exit fires there.
@@ -168,6 +171,7 @@ pub fn cost(graph: &Graph, model: &Model) -> Result<Report> {
             latency_ms: c.latency_s * 1e3,
             energy_mj: c.energy_j * 1e3,
             on_host: c.on_host,
+            terms_ms: c.terms.map(|t| t * 1e3),
         })
         .collect();
     Ok(Report {

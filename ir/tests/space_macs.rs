@@ -188,3 +188,31 @@ fn output_shapes_follow_the_variant() {
         assert_eq!(g.meta["space"], name);
     }
 }
+
+#[test]
+fn fbnet_convblock_nodes_are_the_searchable_blocks_but_skip() {
+    // Every block kind, a `skip` that is a 1×1 convolution (layer 1: 16 → 24 channels) and one
+    // that is the identity (layer 2).
+    let space = spaces::lookup("fbnet:cifar100").unwrap();
+    let arch = "k3_e1,skip,skip,k3_e1_g2,k3_e3,k3_e6,k5_e1,k5_e1_g2,k5_e3,k5_e6,k3_e1,k3_e1,\
+                k3_e1,k3_e1,k3_e1,k3_e1,k3_e1,k3_e1,k3_e1,k3_e1,k3_e1,k3_e1";
+    let g = space.subnet(arch).unwrap();
+    let (mut inside, mut outside) = (0, Vec::new());
+    for id in g.node_ids() {
+        let name = &g.node(id).name;
+        let block = name.strip_prefix("layer").and_then(|r| r.split_once('.')).map(|(_, rest)| rest);
+        let expected = block.is_some_and(|rest| !rest.starts_with("skip."));
+        assert_eq!(spaces::fbnet::in_convblock(name), expected, "{name}");
+        match expected {
+            true => inside += 1,
+            false => outside.push(name.as_str()),
+        }
+    }
+    assert!(inside > 21 * 7, "{inside} ConvBlock nodes");
+    for name in ["stem.conv", "layer1.skip.conv", "layer2.skip.identity", "head.conv", "gap", "classifier"] {
+        assert!(outside.contains(&name), "{name} missing from {outside:?}");
+    }
+    for name in ["layer3", "layers.k3_e1.conv1.conv", "layer3.k7_e1.conv1.conv", "layer3x.k3_e1.conv1.conv"] {
+        assert!(!spaces::fbnet::in_convblock(name), "{name}");
+    }
+}

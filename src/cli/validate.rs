@@ -122,8 +122,12 @@ pub fn run(o: Options) -> Result<()> {
     if o.json {
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&s)?));
     }
+    let scope = match s.scope {
+        nasc::validate::Scope::Network => "",
+        nasc::validate::Scope::ConvBlocks => " (priced over the ConvBlocks, all the column counts)",
+    };
     super::emit(&format!(
-        "{} {} on {}: {} rows, Spearman {:.4} (MACs {:.4}), Kendall {:.4}, MAPE {:.1} %, within ±10 % {:.1} %\n",
+        "{} {} on {}{scope}: {} rows, Spearman {:.4} (MACs {:.4}), Kendall {:.4}, MAPE {:.1} %, within ±10 % {:.1} %\n",
         s.dataset,
         s.metric,
         s.target,

@@ -216,6 +216,16 @@ fn block(g: &mut Graph, prefix: &str, x: NodeId, op: &str, cin: usize, cout: usi
     Ok(y)
 }
 
+/// Whether the node (or fused kernel) named `name` of an FBNet subnet belongs to one of its
+/// searchable ConvBlocks: `layer{i}.{op}.…` with `op` not `skip`. The stem, the `skip` blocks'
+/// 1×1 convolutions, the head, the pooling and the classifier do not (HW-NAS-Bench's FPGA
+/// columns count only these blocks).
+pub fn in_convblock(name: &str) -> bool {
+    let mut parts = name.split('.');
+    let layer = parts.next().and_then(|l| l.strip_prefix("layer")).is_some_and(|i| i.parse::<usize>().is_ok());
+    layer && parts.next().is_some_and(|op| op != "skip" && OPS.contains(&op))
+}
+
 /// Builds the supernet graph of a variant.
 pub fn build(variant: Variant) -> Result<Graph> {
     let mut g = Graph::new(variant.name());
