@@ -191,3 +191,53 @@ fn cost_archs_prices_a_file_and_names_bad_lines() {
     let err = fails(&["cost", "-t", "eyeriss", "--space", "nb201:cifar10", "--archs", empty.to_str().unwrap()]);
     assert!(err.contains("no architecture strings"), "{err}");
 }
+
+/// Two networks as one layer table: `a` (a 3×3 convolution with its ReLU, a depthwise) and `b`
+/// (a 1×1 convolution, global pooling, a classifier); `ab` is `a` then `b` on a tensor the
+/// table does not describe (`from = new`), so it has two segments.
+const TABLE: &str = "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act,pad,from
+a,conv2d,3,32,32,16,3,1,1,relu,,
+a,conv2d,16,32,32,16,3,2,16,relu,,
+b,conv2d,16,8,8,32,1,1,1,,,
+b,global_avg_pool,32,8,8,,,,,,,
+b,dense,32,1,1,10,,,,,,
+ab,conv2d,3,32,32,16,3,1,1,relu,,
+ab,conv2d,16,32,32,16,3,2,16,relu,,
+ab,conv2d,16,8,8,32,1,1,1,,,new
+ab,global_avg_pool,32,8,8,,,,,,,
+ab,dense,32,1,1,10,,,,,,
+";
+
+#[test]
+fn cost_prices_a_layer_table_model_segment_by_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = write(dir.path(), "layers.csv", TABLE);
+    let t = t.to_str().unwrap();
+    let latency = |name: &str| -> f64 {
+        let v = json(&ok(&["cost", "-t", "cortex-a72", "--models", t, "--model-name", name, "--json"]));
+        v["latency_ms"].as_f64().unwrap()
+    };
+    let (a, b, ab) = (latency("a"), latency("b"), latency("ab"));
+    assert!(a > 0.0 && b > 0.0, "{a} {b}");
+    assert!((ab - (a + b)).abs() < 1e-9 * ab, "segments sum: {ab} against {a} + {b}");
+    let v = json(&ok(&["cost", "-t", "cortex-a72", "--models", t, "--model-name", "ab", "--json", "--summary"]));
+    let segs = v["segments"].as_array().unwrap();
+    assert_eq!(segs.len(), 2);
+    assert_eq!(v["macs"].as_u64().unwrap(), segs.iter().map(|s| s["macs"].as_u64().unwrap()).sum::<u64>());
+    assert!(segs.iter().all(|s| s.get("layers").is_some_and(|l| l.as_array().unwrap().is_empty())), "{v}");
+    let text = ok(&["cost", "-t", "cortex-a72", "--models", t, "--model-name", "ab"]);
+    assert!(text.contains("segment 2 of 2") && text.contains("model total over 2 segments"), "{text}");
+    // A calibrated profile applies as to any model; other commands take a one-segment model.
+    let profile = "builtin:cortex-a72/ncnn-pi4-a72";
+    let cal = ok(&["cost", "-t", "cortex-a72", "--profile", profile, "--models", t, "--model-name", "b"]);
+    assert!(cal.contains("(calibrated)") && cal.contains("dense"), "{cal}");
+    assert!(ok(&["show", "--models", t, "--model-name", "a"]).contains("conv2d"));
+
+    let e = fails(&["cost", "-t", "cortex-a72", "--models", t, "--model-name", "c"]);
+    assert!(e.contains("layers.csv: no model `c` (models: a, b, ab)"), "{e}");
+    let e = fails(&["show", "--models", t, "--model-name", "ab"]);
+    assert!(e.contains("model `ab` has 2 segments"), "{e}");
+    let bad = write(dir.path(), "bad.csv", "model,op,in_c,in_h,in_w\nx,conv2d,3,8,8\n");
+    let e = fails(&["cost", "-t", "cortex-a72", "--models", bad.to_str().unwrap(), "--model-name", "x"]);
+    assert!(e.contains("bad.csv"), "{e}");
+}

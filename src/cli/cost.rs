@@ -167,10 +167,37 @@ pub fn run(o: Options) -> Result<()> {
         }
         return super::emit(&out);
     }
-    let mut g = o.model.load_concrete()?;
-    if o.optimize {
-        g = nasc::optimize::optimize(&g, None, &model, &o.limits.limits())?.graph;
+    let optimized = |g: nasc::ir::Graph| -> Result<nasc::ir::Graph> {
+        Ok(if o.optimize { nasc::optimize::optimize(&g, None, &model, &o.limits.limits())?.graph } else { g })
+    };
+    if let Some(segs) = o.model.table_segments()?.filter(|s| s.len() > 1) {
+        // A layer-table model in several segments (`from = new`): each priced on its own, summed.
+        let reports = segs
+            .into_iter()
+            .map(|g| Ok(strip(cost(&optimized(g)?, &model)?, o.summary && o.json)))
+            .collect::<Result<Vec<_>>>()?;
+        let (latency_ms, energy_mj) = reports.iter().fold((0.0, 0.0), |a, r| (a.0 + r.latency_ms, a.1 + r.energy_mj));
+        let (macs, params) = reports.iter().fold((0, 0), |a, r| (a.0 + r.macs, a.1 + r.params));
+        if o.json {
+            let total = serde_json::json!({
+                "model": o.model.model_name, "target": model.target.name, "latency_ms": latency_ms,
+                "energy_mj": energy_mj, "macs": macs, "params": params, "segments": reports,
+            });
+            return super::emit(&format!("{}\n", serde_json::to_string_pretty(&total)?));
+        }
+        let mut out = String::new();
+        for (i, r) in reports.iter().enumerate() {
+            out += &format!("segment {} of {}: ", i + 1, reports.len());
+            out += &fmt_report(r, &model, o.summary);
+        }
+        out += &format!(
+            "model total over {} segments: latency {latency_ms:.4} ms, energy {energy_mj:.5} mJ, {macs} MACs ({:.2} M), {params} params\n",
+            reports.len(),
+            macs as f64 / 1e6
+        );
+        return super::emit(&out);
     }
+    let g = optimized(o.model.load_concrete()?)?;
     let r = strip(cost(&g, &model)?, o.summary && o.json);
     if o.json {
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&r)?));

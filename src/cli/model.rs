@@ -21,6 +21,13 @@ pub struct ModelArgs {
     /// For an `.onnx` MODEL: a sidecar JSON marking its early exits.
     #[arg(long, value_name = "SIDECAR.json", requires = "model")]
     pub exits: Option<PathBuf>,
+    /// Or a layer table (`model,op,in_c,in_h,in_w,…`, one row per layer, as `nasc calibrate
+    /// --models` reads) holding the model named by `--model-name`.
+    #[arg(long, value_name = "L.csv", conflicts_with_all = ["model", "space"], requires = "model_name")]
+    pub models: Option<PathBuf>,
+    /// The model of `--models` (a value of its `model` column).
+    #[arg(long, value_name = "NAME", requires = "models")]
+    pub model_name: Option<String>,
 }
 
 impl ModelArgs {
@@ -32,14 +39,44 @@ impl ModelArgs {
 
     /// The named graph and, for an ONNX model, its weights.
     pub fn load_with_weights(&self, allow_supernet: bool) -> Result<(Graph, Option<nasc::ir::Weights>)> {
+        if let Some(mut segs) = self.table_segments()? {
+            if segs.len() > 1 {
+                let (path, name) = (
+                    self.models.as_deref().unwrap_or(std::path::Path::new("")),
+                    self.model_name.as_deref().unwrap_or(""),
+                );
+                bail!(
+                    "{}: model `{name}` has {} segments (`from = new`): `nasc cost` prices them, other commands need one graph",
+                    path.display(),
+                    segs.len()
+                );
+            }
+            return Ok((segs.remove(0), None));
+        }
         let g = match (&self.model, &self.space, &self.arch) {
             (Some(path), _, _) => return nasc::io::read_model(path, self.exits.as_deref()),
             (None, Some(space), Some(arch)) => spaces::lookup(space)?.subnet(arch)?,
             (None, Some(space), None) if allow_supernet => spaces::lookup(space)?.supernet().graph().clone(),
             (None, Some(_), None) => bail!("--space needs --arch (an architecture string of the space)"),
-            (None, None, _) => bail!("name a model: MODEL.json or MODEL.onnx, or --space S --arch A"),
+            (None, None, _) => {
+                bail!("name a model: MODEL.json or MODEL.onnx, --space S --arch A, or --models L.csv --model-name NAME")
+            }
         };
         Ok((g, None))
+    }
+
+    /// With `--models`: the graphs of the named model's segments (one unless its table starts
+    /// new segments with `from = new`); `None` for the other ways of naming a model.
+    pub fn table_segments(&self) -> Result<Option<Vec<Graph>>> {
+        let (Some(path), Some(name)) = (&self.models, &self.model_name) else { return Ok(None) };
+        let models = nasc::layers::read(path)?;
+        let Some((_, layers)) = models.iter().find(|(m, _)| m == name) else {
+            let names: Vec<&str> = models.iter().map(|(m, _)| m.as_str()).collect();
+            let shown = names.iter().take(12).copied().collect::<Vec<_>>().join(", ");
+            let more = if names.len() > 12 { format!(", … ({} in all)", names.len()) } else { String::new() };
+            bail!("{}: no model `{name}` (models: {shown}{more})", path.display());
+        };
+        Ok(Some(nasc::layers::segments(name, layers, &path.display().to_string())?))
     }
 
     /// The named graph, which must be concrete and valid.
