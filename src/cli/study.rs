@@ -79,7 +79,17 @@ pub fn profiles(o: ProfilesOptions) -> Result<()> {
             &rows,
             &model,
             nasc::study::case_device(c),
-            format!("data/{} ({} {}, {} rows)", nasc::study::case_source(c), c.dataset, c.metric, rows.len()),
+            format!(
+                "data/{} ({} {}, {} rows{})",
+                nasc::study::case_source(c),
+                c.dataset,
+                c.metric,
+                rows.len(),
+                match nasc::validate::Scope::of(c.dataset, c.metric) {
+                    nasc::validate::Scope::Network => "",
+                    nasc::validate::Scope::ConvBlocks => ", priced over their ConvBlocks, all the column counts",
+                }
+            ),
             &bytes,
             &[],
         )
