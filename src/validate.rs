@@ -8,8 +8,9 @@
 //!   `fpga_latency`, `fpga_energy`, `edgegpu_latency`, `edgegpu_energy`.
 //!
 //! Every row is priced by the analytic model on the subnet of its architecture string — the
-//! whole network, or the part the column measured ([`Scope`]) — and scored by Spearman ρ, Kendall τ, MAPE and the share within ±10 %, next to the Spearman ρ
-//! of plain MACs on the same rows (the baseline a cost model has to beat).
+//! whole network, or the part the column measured ([`Scope`]) — and scored by Spearman ρ,
+//! Kendall τ, MAPE and the share within ±10 %, next to the Spearman ρ of plain MACs on the
+//! same rows (the baseline a cost model has to beat).
 
 use std::path::Path;
 
