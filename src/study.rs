@@ -253,6 +253,8 @@ pub struct CaseResult {
     pub target: String,
     /// The precision the case's runtime computes float layers in ([`case_model`]).
     pub floats: crate::ir::Precision,
+    /// What of each network its rows are priced over: what the measured column counts.
+    pub scope: crate::validate::Scope,
     /// Rows in the dataset.
     pub rows: usize,
     /// Architectures used to calibrate, per draw (at most the rows less 4).
@@ -497,6 +499,7 @@ pub fn run_case(
         metric: case.metric.into(),
         target: case.target.into(),
         floats: model.floats,
+        scope: crate::validate::Scope::of(case.dataset, case.metric),
         rows: n,
         train,
         draws: out,

@@ -469,6 +469,14 @@ fn study_fewshot_from_the_cli() {
     assert_eq!(v[0]["floats"], "f16", "{v}");
     assert_eq!(v[0]["draws"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(v[0]["transfer"]["sources"].as_array().unwrap().len(), 4, "{v}");
+    assert_eq!(v[0]["scope"], "network", "{v}");
+    assert!(!out.contains("priced over their ConvBlocks"), "{out}");
+    // HW-NAS-Bench's FBNet FPGA column counts only the ConvBlocks, and the table says so.
+    let out = ok(&["study", "fewshot", "--data", d, "--only", "fbnet-cifar100", "--draws", "1"]);
+    assert!(
+        out.contains("priced over their ConvBlocks, all the column counts: fbnet-cifar100 fpga_latency\n"),
+        "{out}"
+    );
     let e = fails(&["study", "fewshot", "--data", d, "--only", "no-such-board"]);
     assert!(e.contains("no device matches --only \"no-such-board\""), "{e}");
 }

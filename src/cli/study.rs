@@ -214,6 +214,14 @@ pub fn run(o: Options) -> Result<()> {
             r.additive_half.spearman
         );
     }
+    let scoped: Vec<String> = results
+        .iter()
+        .filter(|r| r.scope == nasc::validate::Scope::ConvBlocks)
+        .map(|r| format!("{} {}", r.dataset, r.metric))
+        .collect();
+    if !scoped.is_empty() {
+        out += &format!("priced over their ConvBlocks, all the column counts: {}\n", scoped.join(", "));
+    }
     let transfer: Vec<_> = results.iter().filter_map(|r| Some((r, r.transfer.as_ref()?))).collect();
     if !transfer.is_empty() {
         out += &format!(
