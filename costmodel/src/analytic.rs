@@ -115,6 +115,8 @@ pub struct Scaling {
     pub energy: f64,
     /// Coefficient of the target's static power, which is paid over the calibrated latency.
     pub static_power: f64,
+    /// Energy every inference costs whatever the network, J (booked on its first kernel).
+    pub fixed_energy_j: f64,
 }
 
 /// A target ready for pricing: the target and, for an NPU, its resolved host.

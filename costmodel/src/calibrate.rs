@@ -18,7 +18,8 @@
 //! Energy, when measured, is fitted after latency, in two parts: dynamic energy (MACs and
 //! memory traffic) gets a coefficient, and so does the target's static power, which is paid
 //! over the *calibrated* latency — on a device that idles at a few watts (a Jetson board) it
-//! is most of the energy, and it is what makes energy follow latency.
+//! is most of the energy, and it is what makes energy follow latency. A fixed energy per
+//! inference is a third coefficient where cross-validation finds one worth fitting.
 //!
 //! A *prior* ([`prior_shape`]) replaces the analytic model's shape where a runtime is known to
 //! depart from it: the coefficients of profiles of related devices (the same runtime on other
@@ -89,6 +90,10 @@ pub struct Fit {
     /// was recorded): the coefficients over it are the fit's shape ([`Fit::shape`]).
     #[serde(default)]
     pub global_scale: f64,
+    /// Energy every inference costs whatever the network, mJ: 0 unless measured energy has a
+    /// constant part that cross-validation finds worth a coefficient ([`fit_energy`]).
+    #[serde(default)]
+    pub energy_fixed_mj: f64,
 }
 
 fn unit() -> f64 {
@@ -104,7 +109,9 @@ impl Fit {
     /// The calibrated energy of a row, mJ.
     pub fn predict_energy(&self, r: &Row) -> f64 {
         let (dynamic, _) = energy_parts(r);
-        self.energy_scale * dynamic + self.static_power_scale * r.static_w * self.predict(&r.terms)
+        self.energy_scale * dynamic
+            + self.static_power_scale * r.static_w * self.predict(&r.terms)
+            + self.energy_fixed_mj
     }
 
     /// The coefficients relative to the global scale: what the fit learnt about the shape of
@@ -129,7 +136,12 @@ impl Fit {
     pub fn scaling(&self) -> Scaling {
         let mut latency = [1.0; term::N];
         latency.copy_from_slice(&self.coefficients);
-        Scaling { latency, energy: self.energy_scale, static_power: self.static_power_scale }
+        Scaling {
+            latency,
+            energy: self.energy_scale,
+            static_power: self.static_power_scale,
+            fixed_energy_j: self.energy_fixed_mj * 1e-3,
+        }
     }
 }
 
@@ -227,8 +239,8 @@ pub fn fit(rows: &[Row], opts: FitOptions) -> Result<Fit, String> {
         }
         None => fit_latency(rows, opts)?,
     };
-    let (energy_scale, static_power_scale) = fit_energy(rows, opts);
-    Ok(Fit { coefficients, energy_scale, static_power_scale, global_scale })
+    let [energy_scale, static_power_scale, energy_fixed_mj] = fit_energy(rows, opts);
+    Ok(Fit { coefficients, energy_scale, static_power_scale, global_scale, energy_fixed_mj })
 }
 
 /// The latency coefficients of rows and the global scale they were pulled towards.
@@ -270,13 +282,16 @@ fn fit_latency(rows: &[Row], opts: FitOptions) -> Result<(Vec<f64>, f64), String
     Ok((coef, s))
 }
 
-/// The two energy coefficients `(dynamic, static power)` for rows with measured energy:
+/// The energy coefficients `[dynamic, static power, fixed mJ]` for rows with measured energy:
 /// relative least squares like the latency fit — a robust global scale first, then
 /// non-negative least squares with a ridge towards it, Huber-reweighted. The ridge is chosen
 /// from [`RIDGE_GRID`] by k-fold cross-validated MAPE (its strongest end is one scale for
-/// both parts), so 20 measurements do not buy a split they cannot support. `(1, 1)` without
-/// energy measurements.
-fn fit_energy(rows: &[Row], opts: FitOptions) -> (f64, f64) {
+/// both parts), so 20 measurements do not buy a split they cannot support; so is whether a
+/// fixed energy per inference gets a coefficient (pulled towards 0 by the same ridge), for
+/// measurements with a constant part no per-kernel energy accounts for (HW-NAS-Bench's
+/// Eyeriss energy carries the latency of the layers every architecture shares,
+/// `data/README.md`). `[1, 1, 0]` without energy measurements.
+fn fit_energy(rows: &[Row], opts: FitOptions) -> [f64; 3] {
     // Per measured row: dynamic energy, static energy over the *measured* latency (a fit to
     // these rows' calibrated latencies would see them fitted too well, and credit static power
     // with what the latency fit learnt), measured energy.
@@ -288,48 +303,60 @@ fn fit_energy(rows: &[Row], opts: FitOptions) -> (f64, f64) {
         })
         .collect();
     if e.iter().all(|[d, st, _]| d + st <= 0.0) {
-        return (1.0, 1.0);
+        return [1.0, 1.0, 0.0];
     }
     let folds = e.len().min(5);
-    let mut best = (f64::INFINITY, opts.ridge);
+    let mut best = (f64::INFINITY, opts.ridge, false);
     if folds >= 2 {
         // No ridge at all is a candidate: a device whose energy is all static power (an FPGA
         // board at constant power) needs the dynamic one at 0, far from the global scale any
         // ridge pulls towards.
-        for &ridge in &RIDGE_GRID {
-            let mut err = 0.0;
-            for f in 0..folds {
-                let train: Vec<[f64; 3]> =
-                    e.iter().enumerate().filter(|(i, _)| i % folds != f).map(|(_, r)| *r).collect();
-                let [a, b] = energy_nnls(&train, ridge, opts);
-                err += e.iter().skip(f).step_by(folds).map(|[d, st, m]| ((a * d + b * st) - m).abs() / m).sum::<f64>();
-            }
-            if err < best.0 {
-                best = (err, ridge);
+        for fixed in [false, true] {
+            for &ridge in &RIDGE_GRID {
+                let mut err = 0.0;
+                for f in 0..folds {
+                    let train: Vec<[f64; 3]> =
+                        e.iter().enumerate().filter(|(i, _)| i % folds != f).map(|(_, r)| *r).collect();
+                    let [a, b, c] = energy_nnls(&train, ridge, fixed, opts);
+                    err += e
+                        .iter()
+                        .skip(f)
+                        .step_by(folds)
+                        .map(|[d, st, m]| ((a * d + b * st + c) - m).abs() / m)
+                        .sum::<f64>();
+                }
+                if err < best.0 {
+                    best = (err, ridge, fixed);
+                }
             }
         }
     }
-    let [a, b] = energy_nnls(&e, best.1, opts);
-    (a, b)
+    energy_nnls(&e, best.1, best.2, opts)
 }
 
-/// `[dynamic, static]` coefficients of `[dynamic mJ, static mJ, measured mJ]` rows at one ridge.
-fn energy_nnls(e: &[[f64; 3]], ridge: f64, opts: FitOptions) -> [f64; 2] {
+/// `[dynamic, static, fixed]` coefficients of `[dynamic mJ, static mJ, measured mJ]` rows at
+/// one ridge (the fixed energy 0 unless `fixed`).
+fn energy_nnls(e: &[[f64; 3]], ridge: f64, fixed: bool, opts: FitOptions) -> [f64; 3] {
     let u: Vec<f64> = e.iter().map(|[d, st, m]| (d + st) / m).collect();
     let Some(g) = robust_scale(&u, opts) else {
-        return [1.0, 1.0];
+        return [1.0, 1.0, 0.0];
     };
+    let n = if fixed { 3 } else { 2 };
+    let row = |[d, st, m]: &[f64; 3]| [d / m, st / m, 1.0 / m];
     let mut w: Vec<f64> = vec![1.0; e.len()];
-    let mut x = vec![g, g];
+    let mut x = vec![g, g, 0.0];
     for _ in 0..opts.rounds.max(1) {
-        let a: Vec<f64> = e.iter().zip(&w).flat_map(|([d, st, m], w)| [w.sqrt() * d / m, w.sqrt() * st / m]).collect();
+        let a: Vec<f64> =
+            e.iter().zip(&w).flat_map(|(r, w)| row(r).into_iter().take(n).map(move |v| w.sqrt() * v)).collect();
         let b: Vec<f64> = w.iter().map(|w| w.sqrt()).collect();
-        let scale = |j: usize| a.iter().skip(j).step_by(2).map(|v| v * v).sum::<f64>() / e.len() as f64;
-        let lambda: Vec<f64> = (0..2).map(|j| ridge * e.len() as f64 * scale(j).max(1e-12)).collect();
-        x = nnls_ridge(&a, &b, 2, &lambda, &[g, g]);
-        w = e.iter().map(|[d, st, m]| huber(((x[0] * d + x[1] * st) - m).abs() / m, opts)).collect();
+        let scale = |j: usize| a.iter().skip(j).step_by(n).map(|v| v * v).sum::<f64>() / e.len() as f64;
+        let lambda: Vec<f64> = (0..n).map(|j| ridge * e.len() as f64 * scale(j).max(1e-12)).collect();
+        let mut sol = nnls_ridge(&a, &b, n, &lambda, &[g, g, 0.0][..n]);
+        sol.resize(3, 0.0);
+        x = sol;
+        w = e.iter().map(|[d, st, m]| huber(((x[0] * d + x[1] * st + x[2]) - m).abs() / m, opts)).collect();
     }
-    [x[0], x[1]]
+    [x[0], x[1], x[2]]
 }
 
 /// The Huber weight of a relative residual `e`.
@@ -788,6 +815,7 @@ mod tests {
             energy_scale: 1.0,
             static_power_scale: 1.0,
             global_scale: 0.5,
+            energy_fixed_mj: 0.0,
         };
         assert!(related.shape().iter().zip(&shape).all(|(a, b)| (a - b).abs() < 1e-12));
         let train: Vec<Row> = (0..6).map(row).collect();
@@ -811,6 +839,7 @@ mod tests {
             energy_scale: 1.0,
             static_power_scale: 1.0,
             global_scale,
+            energy_fixed_mj: 0.0,
         };
         let mut a = vec![2.0; term::N];
         a[0] = 8.0;
@@ -853,6 +882,17 @@ mod tests {
         }
         let f = fit(&rows, FitOptions::default()).unwrap();
         assert!(f.energy_scale < 1e-6 && (f.static_power_scale - 5.0).abs() < 1e-6, "{f:?}");
+        assert!(f.energy_fixed_mj < 1e-6, "no constant part, no fixed energy: {f:?}");
+        // A constant part no kernel accounts for (HW-NAS-Bench's Eyeriss energy carries 2.67
+        // mJ of latencies in every row) gets a coefficient of its own, chosen by
+        // cross-validation; the other two come back as they were.
+        for (i, r) in rows.iter_mut().enumerate() {
+            let dynamic = 2.0 + (i % 7) as f64;
+            r.measured_energy_mj = Some(3.0 * dynamic + 4.0 * 0.1 * r.latency_ms + 6.0);
+        }
+        let f = fit(&rows, FitOptions::default()).unwrap();
+        assert!((f.energy_fixed_mj - 6.0).abs() < 0.01, "{f:?}");
+        assert!((f.energy_scale - 3.0).abs() < 1e-3 && (f.static_power_scale - 4.0).abs() < 1e-3, "{f:?}");
     }
 
     #[test]

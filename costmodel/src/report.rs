@@ -313,6 +313,10 @@ fn prices(graph: &Graph, model: &Model, kernels: &[Kernel], owner: &[usize], sha
         })
         .collect();
     pipeline_overlap(graph, model, kernels, owner, &mut costs);
+    // A profile's fixed energy per inference goes on the first kernel, which every run executes.
+    if let (Some(s), Some(c)) = (&model.scaling, costs.first_mut()) {
+        c.energy_j += s.fixed_energy_j;
+    }
     costs
 }
 

@@ -388,7 +388,7 @@ fn static_energy_is_static_power_over_the_network_latency() {
     let static_w = m.target.energy.static_w;
     let mut latency = [1.0; term::N];
     latency.iter_mut().enumerate().for_each(|(i, c)| *c = 0.5 + 0.1 * i as f64);
-    m.scaling = Some(Scaling { latency, energy: 0.0, static_power: 23.0 });
+    m.scaling = Some(Scaling { latency, energy: 0.0, static_power: 23.0, fixed_energy_j: 0.0 });
     let space = spaces::lookup("fbnet:imagenet").unwrap();
     for block in ["k3_e1", "k3_e1_g2", "k5_e6", "k3_e3"] {
         let r = price(&space.subnet(&vec![block; 22].join(",")).unwrap(), &m);

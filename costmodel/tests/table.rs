@@ -86,3 +86,46 @@ fn tables_are_thread_safe_and_batch_queries_equal_single_ones() {
         }
     }
 }
+
+#[test]
+fn a_fixed_energy_per_inference_is_paid_once_on_every_path() {
+    // A profile's fixed energy per inference (`Scaling::fixed_energy_j`): the concrete path adds
+    // it once to the network, to every early exit and with every gate closed, and the table
+    // answers the same.
+    use nasc_costmodel::analytic::{term, Scaling};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    for (name, target) in
+        [("fbnet:cifar100", "eyeriss"), ("ee-mbv2:cifar10", "cortex-a72"), ("skipnet-resnet:cifar10", "jetson-tx2")]
+    {
+        let space = spaces::lookup(name).unwrap();
+        let bare = Model::new(nasc_targets::lookup(target).unwrap()).unwrap();
+        let mut fixed = bare.clone();
+        fixed.scaling = Some(Scaling { latency: [1.0; term::N], energy: 1.0, static_power: 1.0, fixed_energy_j: 2e-3 });
+        let table = CostTable::build(name, space.supernet(), &fixed).unwrap();
+        for _ in 0..3 {
+            let cfg = space.sample(&mut rng);
+            let sub = space.subnet_of(&cfg).unwrap();
+            let (r0, r) = (cost(&sub, &bare).unwrap(), cost(&sub, &fixed).unwrap());
+            assert!(
+                (r.energy_mj - r0.energy_mj - 2.0).abs() < 1e-9,
+                "{name}: {} against {}",
+                r.energy_mj,
+                r0.energy_mj
+            );
+            assert!((r.latency_ms - r0.latency_ms).abs() < 1e-12, "{name}: latency moved");
+            for (e, e0) in r.exits.iter().zip(&r0.exits) {
+                assert!((e.energy_mj - e0.energy_mj - 2.0).abs() < 1e-9, "{name} exit {}", e.name);
+            }
+            for (g, g0) in r.gates.iter().zip(&r0.gates) {
+                assert!((g.energy_without_mj - g0.energy_without_mj - 2.0).abs() < 1e-9, "{name} {}", g.name);
+            }
+            let q = table.cost(&config_vec(space.as_ref(), &cfg));
+            assert!(
+                (q.energy_mj - r.energy_mj).abs() <= 1e-9 * r.energy_mj,
+                "{name}: table {} against {}",
+                q.energy_mj,
+                r.energy_mj
+            );
+        }
+    }
+}

@@ -94,9 +94,13 @@ pub fn run(o: Options) -> Result<()> {
     let v = &profile.validation;
     let energy = match &profile.energy_validation {
         Some(e) => format!(
-            "energy: dynamic ×{:.3}, static power ×{:.3}; {folds}-fold cross-validated: Spearman {:.4}, MAPE {:.1} %, within ±10 % {:.1} %\n",
+            "energy: dynamic ×{:.3}, static power ×{:.3}{}; {folds}-fold cross-validated: Spearman {:.4}, MAPE {:.1} %, within ±10 % {:.1} %\n",
             profile.fit.energy_scale,
             profile.fit.static_power_scale,
+            match profile.fit.energy_fixed_mj {
+                0.0 => String::new(),
+                c => format!(", {c:.4} mJ per inference"),
+            },
             e.spearman,
             e.mape,
             100.0 * e.within_10
