@@ -91,7 +91,7 @@ pub struct Fit {
     #[serde(default)]
     pub global_scale: f64,
     /// Energy every inference costs whatever the network, mJ: 0 unless measured energy has a
-    /// constant part that cross-validation finds worth a coefficient ([`fit_energy`]).
+    /// constant part that cross-validation finds worth a coefficient (see [`fit`]).
     #[serde(default)]
     pub energy_fixed_mj: f64,
 }
