@@ -169,6 +169,19 @@ fn cost_reports_layers_exits_and_gates() {
     }
     let table = ok(&["cost", "-t", "cortex-a72", "--space", "skipnet-resnet:cifar10", "--arch", arch.trim()]);
     assert!(table.contains("gate `gate1`") && table.contains("total: latency"), "{table}");
+
+    // The shipped Eyeriss FBNet profile has a fixed energy per inference: one row says so, and
+    // the layers still sum to the total.
+    let arch = ["k3_e1"; 22].join(",");
+    let profile = "builtin:eyeriss/fbnet-cifar100-eyeriss_latency";
+    let args = ["cost", "-t", "eyeriss", "--profile", profile, "--space", "fbnet:cifar100", "--arch", &arch];
+    let text = ok(&args);
+    let fixed: Vec<&str> = text.lines().filter(|l| l.ends_with("fixed energy per inference")).collect();
+    assert_eq!(fixed.len(), 1, "{text}");
+    assert!(fixed[0].starts_with("input "), "{text}");
+    let v = json(&ok(&[&args[..], &["--json"]].concat()));
+    let sum: f64 = v["layers"].as_array().unwrap().iter().map(|l| l["energy_mj"].as_f64().unwrap()).sum();
+    assert!((sum - v["energy_mj"].as_f64().unwrap()).abs() < 1e-9 * sum, "{v}");
 }
 
 #[test]

@@ -66,7 +66,12 @@ fn fmt_report(r: &Report, model: &nasc::costmodel::Model, summary: bool) -> Stri
                 l.macs,
                 l.latency_ms,
                 l.energy_mj,
-                if l.on_host { "host" } else { "" }
+                match (l.on_host, l.class) {
+                    (true, _) => "host",
+                    // The profile's fixed energy per inference, booked on the input.
+                    (false, nasc::costmodel::kernel::Class::Free) if l.energy_mj > 0.0 => "fixed energy per inference",
+                    _ => "",
+                }
             );
         }
     }
