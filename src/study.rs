@@ -575,12 +575,15 @@ pub fn parse_measurements(bytes: &[u8], origin: &str) -> Result<Vec<Measurement>
     Ok(out)
 }
 
-/// The analytic terms (ms) and energy (mJ) of a layer-table model: the sums over its segments.
+/// The analytic terms (ms) and energy (mJ) of a layer-table model: the sums over its segments
+/// (a profile's fixed energy per inference counted once).
 pub fn segments_cost(segs: &[crate::ir::Graph], model: &Model) -> Result<(crate::costmodel::analytic::Terms, f64)> {
     let mut terms = crate::costmodel::analytic::Terms::default();
     let mut energy = 0.0;
-    for g in segs {
-        let r = cost(g, model)?;
+    // One inference: a profile's fixed energy is paid by the first segment only.
+    let rest = model.without_fixed_energy();
+    for (i, g) in segs.iter().enumerate() {
+        let r = cost(g, if i == 0 { model } else { &rest })?;
         for (t, x) in terms.iter_mut().zip(&r.terms_ms) {
             *t += x;
         }

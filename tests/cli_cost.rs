@@ -246,6 +246,16 @@ fn cost_prices_a_layer_table_model_segment_by_segment() {
     assert!(cal.contains("(calibrated)") && cal.contains("dense"), "{cal}");
     assert!(ok(&["show", "--models", t, "--model-name", "a"]).contains("conv2d"));
 
+    // A profile's fixed energy per inference is paid once by a model of several segments.
+    let eyeriss = |name: &str| {
+        let profile = "builtin:eyeriss/fbnet-cifar100-eyeriss_latency";
+        json(&ok(&["cost", "-t", "eyeriss", "--profile", profile, "--models", t, "--model-name", name, "--json"]))
+    };
+    let (a, b, ab) = (eyeriss("a"), eyeriss("b"), eyeriss("ab"));
+    let fixed = a["layers"][0]["energy_mj"].as_f64().unwrap();
+    assert!(a["layers"][0]["name"] == "input" && fixed > 1.0, "{a}");
+    let energy = |v: &serde_json::Value| v["energy_mj"].as_f64().unwrap();
+    assert!((energy(&ab) - (energy(&a) + energy(&b) - fixed)).abs() < 1e-9 * energy(&ab), "{ab}");
     let e = fails(&["cost", "-t", "cortex-a72", "--models", t, "--model-name", "c"]);
     assert!(e.contains("layers.csv: no model `c` (models: a, b, ab)"), "{e}");
     let e = fails(&["show", "--models", t, "--model-name", "ab"]);

@@ -199,6 +199,17 @@ impl Model {
         Ok(Model { target, host, scaling: None, floats: Precision::F32 })
     }
 
+    /// The same model without a profile's fixed energy per inference: how to price the parts of
+    /// one inference after the first (the segments of a layer-table model), which must not pay
+    /// it again.
+    pub fn without_fixed_energy(&self) -> Model {
+        let mut m = self.clone();
+        if let Some(s) = &mut m.scaling {
+            s.fixed_energy_j = 0.0;
+        }
+        m
+    }
+
     /// Bytes per element of activations and weights on this target.
     pub fn bytes_per_element(&self) -> f64 {
         self.target.npu().map_or(4.0, |n| n.bytes_per_element as f64)
