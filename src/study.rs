@@ -575,15 +575,19 @@ pub fn parse_measurements(bytes: &[u8], origin: &str) -> Result<Vec<Measurement>
     Ok(out)
 }
 
+/// The reports of a layer-table model's segments, each priced on its own as parts of one
+/// inference: a profile's fixed energy per inference is paid by the first segment only.
+pub fn segment_reports(segs: &[crate::ir::Graph], model: &Model) -> Result<Vec<crate::costmodel::Report>> {
+    let rest = model.without_fixed_energy();
+    segs.iter().enumerate().map(|(i, g)| Ok(cost(g, if i == 0 { model } else { &rest })?)).collect()
+}
+
 /// The analytic terms (ms) and energy (mJ) of a layer-table model: the sums over its segments
-/// (a profile's fixed energy per inference counted once).
+/// ([`segment_reports`]).
 pub fn segments_cost(segs: &[crate::ir::Graph], model: &Model) -> Result<(crate::costmodel::analytic::Terms, f64)> {
     let mut terms = crate::costmodel::analytic::Terms::default();
     let mut energy = 0.0;
-    // One inference: a profile's fixed energy is paid by the first segment only.
-    let rest = model.without_fixed_energy();
-    for (i, g) in segs.iter().enumerate() {
-        let r = cost(g, if i == 0 { model } else { &rest })?;
+    for r in segment_reports(segs, model)? {
         for (t, x) in terms.iter_mut().zip(&r.terms_ms) {
             *t += x;
         }

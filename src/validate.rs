@@ -53,6 +53,14 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// What pricing a row over this scope leaves out, for reports: empty for the whole network.
+    pub fn note(self) -> &'static str {
+        match self {
+            Scope::Network => "",
+            Scope::ConvBlocks => "priced over their ConvBlocks, all the column counts",
+        }
+    }
+
     /// The scope of a dataset's measured column.
     pub fn of(dataset: &str, metric: &str) -> Scope {
         match dataset.starts_with("fbnet") && metric.starts_with("fpga") {

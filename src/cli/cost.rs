@@ -176,14 +176,10 @@ pub fn run(o: Options) -> Result<()> {
         Ok(if o.optimize { nasc::optimize::optimize(&g, None, &model, &o.limits.limits())?.graph } else { g })
     };
     if let Some(segs) = o.model.table_segments()?.filter(|s| s.len() > 1) {
-        // A layer-table model in several segments (`from = new`): each priced on its own, summed
-        // (a profile's fixed energy per inference paid by the first only).
-        let rest = model.without_fixed_energy();
-        let reports = segs
-            .into_iter()
-            .enumerate()
-            .map(|(i, g)| Ok(strip(cost(&optimized(g)?, if i == 0 { &model } else { &rest })?, o.summary && o.json)))
-            .collect::<Result<Vec<_>>>()?;
+        // A layer-table model in several segments (`from = new`): each priced on its own, summed.
+        let segs = segs.into_iter().map(optimized).collect::<Result<Vec<_>>>()?;
+        let reports: Vec<Report> =
+            nasc::study::segment_reports(&segs, &model)?.into_iter().map(|r| strip(r, o.summary && o.json)).collect();
         let (latency_ms, energy_mj) = reports.iter().fold((0.0, 0.0), |a, r| (a.0 + r.latency_ms, a.1 + r.energy_mj));
         let (macs, params) = reports.iter().fold((0, 0), |a, r| (a.0 + r.macs, a.1 + r.params));
         if o.json {

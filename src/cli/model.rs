@@ -39,12 +39,8 @@ impl ModelArgs {
 
     /// The named graph and, for an ONNX model, its weights.
     pub fn load_with_weights(&self, allow_supernet: bool) -> Result<(Graph, Option<nasc::ir::Weights>)> {
-        if let Some(mut segs) = self.table_segments()? {
+        if let (Some(mut segs), Some((path, name))) = (self.table_segments()?, self.table()) {
             if segs.len() > 1 {
-                let (path, name) = (
-                    self.models.as_deref().unwrap_or(std::path::Path::new("")),
-                    self.model_name.as_deref().unwrap_or(""),
-                );
                 bail!(
                     "{}: model `{name}` has {} segments (`from = new`): `nasc cost` prices them, other commands need one graph",
                     path.display(),
@@ -68,7 +64,7 @@ impl ModelArgs {
     /// With `--models`: the graphs of the named model's segments (one unless its table starts
     /// new segments with `from = new`); `None` for the other ways of naming a model.
     pub fn table_segments(&self) -> Result<Option<Vec<Graph>>> {
-        let (Some(path), Some(name)) = (&self.models, &self.model_name) else { return Ok(None) };
+        let Some((path, name)) = self.table() else { return Ok(None) };
         let models = nasc::layers::read(path)?;
         let Some((_, layers)) = models.iter().find(|(m, _)| m == name) else {
             let names: Vec<&str> = models.iter().map(|(m, _)| m.as_str()).collect();
@@ -77,6 +73,11 @@ impl ModelArgs {
             bail!("{}: no model `{name}` (models: {shown}{more})", path.display());
         };
         Ok(Some(nasc::layers::segments(name, layers, &path.display().to_string())?))
+    }
+
+    /// `--models` and `--model-name`, when given (clap requires them together).
+    fn table(&self) -> Option<(&std::path::Path, &str)> {
+        Some((self.models.as_deref()?, self.model_name.as_deref()?))
     }
 
     /// The named graph, which must be concrete and valid.

@@ -85,9 +85,9 @@ pub fn profiles(o: ProfilesOptions) -> Result<()> {
                 c.dataset,
                 c.metric,
                 rows.len(),
-                match nasc::validate::Scope::of(c.dataset, c.metric) {
-                    nasc::validate::Scope::Network => "",
-                    nasc::validate::Scope::ConvBlocks => ", priced over their ConvBlocks, all the column counts",
+                match nasc::validate::Scope::of(c.dataset, c.metric).note() {
+                    "" => String::new(),
+                    note => format!(", {note}"),
                 }
             ),
             &bytes,
@@ -220,7 +220,7 @@ pub fn run(o: Options) -> Result<()> {
         .map(|r| format!("{} {}", r.dataset, r.metric))
         .collect();
     if !scoped.is_empty() {
-        out += &format!("priced over their ConvBlocks, all the column counts: {}\n", scoped.join(", "));
+        out += &format!("{}: {}\n", nasc::validate::Scope::ConvBlocks.note(), scoped.join(", "));
     }
     let transfer: Vec<_> = results.iter().filter_map(|r| Some((r, r.transfer.as_ref()?))).collect();
     if !transfer.is_empty() {

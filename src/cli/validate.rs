@@ -122,9 +122,9 @@ pub fn run(o: Options) -> Result<()> {
     if o.json {
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&s)?));
     }
-    let scope = match s.scope {
-        nasc::validate::Scope::Network => "",
-        nasc::validate::Scope::ConvBlocks => " (priced over the ConvBlocks, all the column counts)",
+    let scope = match s.scope.note() {
+        "" => String::new(),
+        note => format!(" ({note})"),
     };
     super::emit(&format!(
         "{} {} on {}{scope}: {} rows, Spearman {:.4} (MACs {:.4}), Kendall {:.4}, MAPE {:.1} %, within ±10 % {:.1} %\n",
