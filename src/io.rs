@@ -16,23 +16,51 @@ use npyz::WriterBuilder;
 /// Reads a `.npy` array of `float32` (or `float64`, converted) in C order.
 pub fn read_npy(path: &Path) -> Result<Tensor> {
     let bytes = fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{}: not a .npy file", path.display()))?;
+    parse_npy(&bytes, &path.display().to_string())
+}
+
+/// Parses `.npy` bytes (what [`read_npy`] reads); `origin` names them in errors.
+pub fn parse_npy(bytes: &[u8], origin: &str) -> Result<Tensor> {
+    check_npy_header(bytes).with_context(|| format!("{origin}: not a .npy file of float32 or float64"))?;
+    let npy = npyz::NpyFile::new(bytes).with_context(|| format!("{origin}: not a .npy file"))?;
     if npy.order() != npyz::Order::C {
-        bail!("{}: Fortran-order arrays are not supported; save with C order", path.display());
+        bail!("{origin}: Fortran-order arrays are not supported; save with C order");
     }
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let descr = npy.dtype().descr();
     let data: Vec<f32> = match descr.as_str() {
-        "'<f4'" => npy.into_vec::<f32>().with_context(|| format!("{}: truncated data", path.display()))?,
+        "'<f4'" => npy.into_vec::<f32>().with_context(|| format!("{origin}: truncated data"))?,
         "'<f8'" => npy
             .into_vec::<f64>()
-            .with_context(|| format!("{}: truncated data", path.display()))?
+            .with_context(|| format!("{origin}: truncated data"))?
             .into_iter()
             .map(|x| x as f32)
             .collect(),
-        other => bail!("{}: dtype {other} is not supported (expected float32 or float64)", path.display()),
+        other => bail!("{origin}: dtype {other} is not supported (expected float32 or float64)"),
     };
-    Tensor::new(shape.clone(), data).with_context(|| format!("{}: data does not match shape {shape:?}", path.display()))
+    Tensor::new(shape.clone(), data).with_context(|| format!("{origin}: data does not match shape {shape:?}"))
+}
+
+/// A plain array's `.npy` header is one dict (`descr`, `fortran_order`, `shape`) holding one
+/// tuple: at most one of each bracket. Checked before npyz parses the header, whose parser
+/// backtracks exponentially on nested brackets (a 300-byte header took seconds).
+fn check_npy_header(bytes: &[u8]) -> Result<()> {
+    let header = match bytes.get(..6) {
+        Some(b"\x93NUMPY") => match bytes.get(6) {
+            Some(1) => bytes.get(8..10).map(|l| (10, u16::from_le_bytes([l[0], l[1]]) as usize)),
+            _ => bytes.get(8..12).map(|l| (12, u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize)),
+        },
+        _ => None,
+    };
+    let Some((start, len)) = header else { return Ok(()) };
+    let text = &bytes[start.min(bytes.len())..start.saturating_add(len).min(bytes.len())];
+    for pair in [b"{}", b"()", b"[]"] {
+        let n = |c: u8| text.iter().filter(|&&b| b == c).count();
+        if n(pair[0]) > 1 || n(pair[1]) > 1 {
+            bail!("its header nests brackets");
+        }
+    }
+    Ok(())
 }
 
 /// Encodes a tensor as `.npy` (`<f4`, C order).
@@ -127,22 +155,27 @@ pub fn weights_to_safetensors(w: &Weights) -> Result<Vec<u8>> {
 /// [`weights_to_safetensors`] writes and `safetensors.numpy.save_file` can produce).
 pub fn read_weights(path: &Path) -> Result<Weights> {
     let bytes = fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: not a safetensors file: {e}", path.display()))?;
+    parse_weights(&bytes, &path.display().to_string())
+}
+
+/// Parses safetensors bytes (what [`read_weights`] reads); `origin` names them in errors.
+pub fn parse_weights(bytes: &[u8], origin: &str) -> Result<Weights> {
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| anyhow::anyhow!("{origin}: not a safetensors file: {e}"))?;
     let mut w = Weights::default();
     let mut names = st.names();
     names.sort();
     for name in names {
-        let t = st.tensor(name).map_err(|e| anyhow::anyhow!("{}: tensor `{name}`: {e}", path.display()))?;
+        let t = st.tensor(name).map_err(|e| anyhow::anyhow!("{origin}: tensor `{name}`: {e}"))?;
         if t.dtype() != safetensors::Dtype::F32 {
-            bail!("{}: tensor `{name}` is {:?}; nasc weights are F32", path.display(), t.dtype());
+            bail!("{origin}: tensor `{name}` is {:?}; nasc weights are F32", t.dtype());
         }
         let Some((node, tensor)) = name.rsplit_once('.') else {
-            bail!("{}: tensor `{name}`: expected a name NODE.TENSOR (e.g. `stem.weight`)", path.display());
+            bail!("{origin}: tensor `{name}`: expected a name NODE.TENSOR (e.g. `stem.weight`)");
         };
         let data: Vec<f32> = t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         let tensor_value = Tensor::new(t.shape().to_vec(), data)
-            .with_context(|| format!("{}: tensor `{name}`: data does not match its shape", path.display()))?;
+            .with_context(|| format!("{origin}: tensor `{name}`: data does not match its shape"))?;
         w.tensors.entry(node.to_string()).or_default().insert(tensor.to_string(), tensor_value);
     }
     Ok(w)

@@ -436,17 +436,67 @@ impl CostTable {
     /// A table from [`CostTable::to_json`] text.
     pub fn from_json(text: &str) -> Result<CostTable, String> {
         let mut t: CostTable = serde_json::from_str(text).map_err(|e| format!("cost table: {e}"))?;
-        for g in &t.groups {
-            if g.scope.iter().any(|&p| p >= t.params.len())
-                || g.scope.len() != g.strides.len()
-                || g.latency_ms.len() != g.energy_mj.len()
-                || g.scope.iter().zip(&g.strides).any(|(&p, &s)| s * t.options[p].len() > g.latency_ms.len())
-            {
-                return Err("cost table: a group does not fit its parameters".into());
-            }
-        }
+        t.check_structure().map_err(|e| format!("cost table: {e}"))?;
         t.rebuild_full();
         Ok(t)
+    }
+
+    /// Checks what [`CostTable::build`] guarantees and every query relies on, for a table read
+    /// from a file: one non-empty option list per parameter, the logit offsets they imply, one
+    /// rule per exit, and groups whose scopes, strides and table lengths fit the parameters,
+    /// with finite non-negative costs.
+    fn check_structure(&self) -> Result<(), String> {
+        let n = self.params.len();
+        if self.options.len() != n {
+            return Err(format!("{} option lists for {n} parameters", self.options.len()));
+        }
+        if let Some(p) = self.options.iter().position(Vec::is_empty) {
+            return Err(format!("parameter `{}` has no options", self.params[p]));
+        }
+        let offsets: Vec<usize> =
+            self.options.iter().scan(0, |o, opts| Some(std::mem::replace(o, *o + opts.len()))).collect();
+        if self.offsets != offsets {
+            return Err(format!("offsets {:?} do not match the options (expected {offsets:?})", self.offsets));
+        }
+        if self.exit_rules.len() != self.exits.len() {
+            return Err(format!("{} exit rules for {} exits", self.exit_rules.len(), self.exits.len()));
+        }
+        for (i, g) in self.groups.iter().enumerate() {
+            let fits = || -> Result<(), String> {
+                if g.scope.windows(2).any(|w| w[0] >= w[1]) || g.scope.last().is_some_and(|&p| p >= n) {
+                    return Err(format!("scope {:?} is not ascending parameter indices below {n}", g.scope));
+                }
+                // Mixed radix, last parameter fastest.
+                let mut strides = vec![0; g.scope.len()];
+                let mut len = 1usize;
+                for (k, &p) in g.scope.iter().enumerate().rev() {
+                    strides[k] = len;
+                    len = len.checked_mul(self.options[p].len()).ok_or("its table would overflow")?;
+                }
+                if g.strides != strides {
+                    return Err(format!("strides {:?} do not match its scope (expected {strides:?})", g.strides));
+                }
+                if g.latency_ms.len() != len || g.energy_mj.len() != len {
+                    return Err(format!(
+                        "{} latencies and {} energies for {len} scope assignments",
+                        g.latency_ms.len(),
+                        g.energy_mj.len()
+                    ));
+                }
+                if g.segment > self.exits.len() {
+                    return Err(format!("segment {} but the table has {} exits", g.segment, self.exits.len()));
+                }
+                if let Some(k) = g.gates.iter().find(|&&k| k >= self.gates.len()) {
+                    return Err(format!("gate {k} but the table has {} gates", self.gates.len()));
+                }
+                if g.latency_ms.iter().chain(&g.energy_mj).any(|v| !(v.is_finite() && *v >= 0.0)) {
+                    return Err("costs must be finite and non-negative".into());
+                }
+                Ok(())
+            };
+            fits().map_err(|e| format!("group {i}: {e}"))?;
+        }
+        Ok(())
     }
 
     /// Total number of options over all parameters (the length of a flat logits vector).

@@ -109,6 +109,28 @@ pub fn run(graph: &Graph, weights: &Weights, input: &Tensor, opts: &RunOptions) 
     Ok(m.finish(output, exits.len(), None))
 }
 
+/// Bytes [`run`] holds at most: the graph's activations as f32, each freed after its last
+/// reader, at their peak in node order, plus its weights. For checking a model against the
+/// memory a machine has before running it.
+pub fn memory_bytes(graph: &Graph) -> Result<u64> {
+    let shapes = graph.infer_shapes()?;
+    let bytes = |id: NodeId| 4 * crate::shape::numel(&shapes[id.index()]) as u64;
+    let mut remaining = use_counts(graph);
+    let (mut live, mut peak) = (0u64, 0u64);
+    for id in graph.node_ids() {
+        live += bytes(id);
+        peak = peak.max(live);
+        for &i in graph.inputs(id) {
+            remaining[i.index()] -= 1;
+            if remaining[i.index()] == 0 {
+                live -= bytes(i);
+            }
+        }
+    }
+    let (_, params) = crate::stats::totals(graph)?;
+    Ok(peak + 4 * params)
+}
+
 /// Number of input edges reading each node (a node read twice by one consumer counts twice).
 fn use_counts(graph: &Graph) -> Vec<usize> {
     let mut n = vec![0; graph.len()];

@@ -10,6 +10,21 @@ pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// The most elements nasc handles in one tensor, activations and weights alike: 2³¹, 8 GiB as
+/// f32. Shape inference rejects larger ones, so that sizes, MACs (at most 2⁶² per node) and
+/// the arena's byte offsets never overflow, and the interpreter never asks for memory no
+/// machine has.
+pub const MAX_ELEMENTS: usize = 1 << 31;
+
+/// Number of elements of a shape, or an error past [`MAX_ELEMENTS`]; `what` names the tensor.
+pub fn checked_numel(shape: &[usize], what: &str) -> Result<usize, String> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .ok_or_else(|| format!("{what} {shape:?} has more than 2^31 elements, more than nasc handles in one tensor"))
+}
+
 fn rank4(s: &Shape, what: &str) -> Result<(), String> {
     if s.len() != 4 {
         return Err(format!("{what} must be rank 4 (N, C, H, W), got shape {s:?}"));
@@ -26,8 +41,9 @@ fn positive(v: [usize; 2], what: &str) -> Result<(), String> {
 
 /// Output extent of a sliding window.
 pub fn window_out(len: usize, k: usize, s: usize, p: usize, d: usize) -> Result<usize, String> {
-    let span = d * (k - 1) + 1;
-    let padded = len + 2 * p;
+    let too_large = || format!("window (kernel {k}, dilation {d}, padding {p}) is too large");
+    let span = d.checked_mul(k.saturating_sub(1)).and_then(|v| v.checked_add(1)).ok_or_else(too_large)?;
+    let padded = p.checked_mul(2).and_then(|v| v.checked_add(len)).ok_or_else(too_large)?;
     if padded < span {
         return Err(format!("window of extent {span} does not fit input extent {len} with padding {p}"));
     }
@@ -43,13 +59,21 @@ fn pool_shape(p: &Pool, s: &Shape) -> Result<Shape, String> {
             return Err(format!("padding {:?} exceeds half the kernel {:?}", p.padding, p.kernel));
         }
     }
+    checked_numel(&p.kernel, "window")?;
     let h = window_out(s[2], p.kernel[0], p.stride[0], p.padding[0], 1)?;
     let w = window_out(s[3], p.kernel[1], p.stride[1], p.padding[1], 1)?;
     Ok(vec![s[0], s[1], h, w])
 }
 
-/// Output shape of `op` given its input shapes (already arity-checked).
+/// Output shape of `op` given its input shapes (already arity-checked), within
+/// [`MAX_ELEMENTS`] (its weights too).
 pub fn infer_op_shape(op: &Op, ins: &[&Shape]) -> Result<Shape, String> {
+    let out = op_shape(op, ins)?;
+    checked_numel(&out, "shape")?;
+    Ok(out)
+}
+
+fn op_shape(op: &Op, ins: &[&Shape]) -> Result<Shape, String> {
     let first = || ins[0].clone();
     match op {
         Op::Input(i) => {
@@ -84,6 +108,7 @@ pub fn infer_op_shape(op: &Op, ins: &[&Shape]) -> Result<Shape, String> {
             if cout % g != 0 {
                 return Err(format!("output channels {cout} are not divisible by groups {g}"));
             }
+            checked_numel(&[cout, cin / g, c.kernel[0], c.kernel[1]], "weight shape")?;
             let h = window_out(s[2], c.kernel[0], c.stride[0], c.padding[0], c.dilation[0])?;
             let w = window_out(s[3], c.kernel[1], c.stride[1], c.padding[1], c.dilation[1])?;
             Ok(vec![s[0], cout, h, w])
@@ -114,7 +139,7 @@ pub fn infer_op_shape(op: &Op, ins: &[&Shape]) -> Result<Shape, String> {
                 if s.len() != r || (0..r).any(|d| d != c.axis && s[d] != ins[0][d]) {
                     return Err(format!("operands {:?} and {:?} differ outside axis {}", ins[0], s, c.axis));
                 }
-                out[c.axis] += s[c.axis];
+                out[c.axis] = out[c.axis].checked_add(s[c.axis]).ok_or("concatenated extent overflows")?;
             }
             Ok(out)
         }
@@ -139,13 +164,14 @@ pub fn infer_op_shape(op: &Op, ins: &[&Shape]) -> Result<Shape, String> {
             if d.out_features == 0 {
                 return Err("out_features must be positive".into());
             }
+            checked_numel(&[d.out_features, ins[0][1]], "weight shape")?;
             Ok(vec![ins[0][0], d.out_features])
         }
         Op::Flatten => {
             if ins[0].len() < 2 {
                 return Err(format!("input must have rank ≥ 2, got {:?}", ins[0]));
             }
-            Ok(vec![ins[0][0], numel(&ins[0][1..])])
+            Ok(vec![ins[0][0], checked_numel(&ins[0][1..], "flattened shape")?])
         }
         Op::Softmax => {
             if ins[0].len() != 2 {

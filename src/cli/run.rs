@@ -49,6 +49,15 @@ pub struct Options {
 
 pub fn run(o: Options) -> Result<()> {
     let (g, file_weights) = o.model.load_concrete_with_weights()?;
+    let need = interp::memory_bytes(&g)?;
+    if let Some(available) = available_memory().filter(|&a| need > a) {
+        bail!(
+            "model `{}` needs {:.1} GiB to run (activations and weights as f32); this machine has {:.1} GiB available",
+            g.name,
+            need as f64 / GIB,
+            available as f64 / GIB
+        );
+    }
     let in_shape = g.infer_shapes()?[g.input_node()?.index()].clone();
     let input = match (&o.input, o.random_input) {
         (Some(p), _) => nasc::io::read_npy(p)?,
@@ -181,4 +190,15 @@ pub fn run(o: Options) -> Result<()> {
         out += &format!("wrote {}\n", p.display());
     }
     super::emit(&out)
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// Memory the kernel says a new process can use without swapping (`MemAvailable` of
+/// `/proc/meminfo`), where there is such a file.
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
