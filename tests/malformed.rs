@@ -462,3 +462,68 @@ mod found {
         assert!(e.contains("needs") && e.contains("GiB available"), "{e}");
     }
 }
+
+/// `nasc expect`'s own files (logits, exit models, gate probabilities), mutated and run through
+/// the binary: it succeeds, or fails with exit code 1 and a one-line error.
+#[test]
+fn expect_files_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = model("cortex-a53");
+    let table = |name: &str| CostTable::build(name, spaces::lookup(name).unwrap().supernet(), &m).unwrap();
+    let (ee, gated) = (table("ee-mbv2:cifar10"), table("skipnet-resnet:cifar10"));
+    let logits = |t: &CostTable| -> Vec<Vec<f64>> {
+        t.options.iter().map(|o| (0..o.len()).map(|i| i as f64 * 0.5 - 1.0).collect()).collect()
+    };
+    let as_object = |t: &CostTable| {
+        serde_json::Value::Object(
+            t.params.iter().cloned().zip(logits(t).into_iter().map(|l| serde_json::json!(l))).collect(),
+        )
+    };
+    let k = ee.exits.len();
+    let exits_probabilities = serde_json::json!({ "probabilities": vec![0.3; k] });
+    let exits_soft = serde_json::json!({
+        "thresholds": vec![0.6; k], "temperature": 0.1, "confidences": vec![vec![0.2, 0.7, 0.9]; k]
+    });
+    let gates_list = serde_json::json!(vec![0.5; gated.gates.len()]);
+    let gates_object =
+        serde_json::Value::Object(gated.gates.iter().map(|g| (g.clone(), serde_json::json!(0.25))).collect());
+    // (space, flag, seeds): each seed goes in the flag's file; the others stay valid.
+    let cases = [
+        ("ee-mbv2:cifar10", "--logits", vec![serde_json::json!(logits(&ee)), as_object(&ee)]),
+        ("ee-mbv2:cifar10", "--exits", vec![exits_probabilities, exits_soft]),
+        ("skipnet-resnet:cifar10", "--gates", vec![gates_list, gates_object]),
+    ];
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    let count = mutants(90);
+    for (space, flag, seeds) in cases {
+        let seeds: Vec<Vec<u8>> = seeds.iter().map(|v| serde_json::to_vec(v).unwrap()).collect();
+        let file = dir.path().join("in.json");
+        let (mut ok, mut rejected) = (0, 0);
+        for i in 0..count {
+            let bytes = if i < seeds.len() { seeds[i].clone() } else { mutate(&mut rng, &seeds[i % seeds.len()]) };
+            std::fs::write(&file, &bytes).unwrap();
+            let f = file.to_str().unwrap();
+            let mut args = vec!["expect", "-t", "cortex-a53", "--space", space, "--json", flag, f];
+            if flag != "--logits" {
+                args.extend(["--logits", "uniform"]);
+            }
+            let out = common::nasc(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            match out.status.code() {
+                Some(0) => ok += 1,
+                Some(1)
+                    if err.starts_with("error: ") && err.trim_end().lines().count() == 1 && out.stdout.is_empty() =>
+                {
+                    rejected += 1
+                }
+                code => panic!(
+                    "nasc expect {flag} on a mutant: exit {code:?}, stderr {err}\nthe file:\n{}",
+                    String::from_utf8_lossy(&bytes)
+                ),
+            }
+            assert!(i >= seeds.len() || out.status.success(), "{flag}: seed {i} fails: {err}");
+        }
+        eprintln!("nasc expect {flag}: {count} files, {ok} accepted, {rejected} rejected with a one-line error");
+        assert!(ok > 0 && rejected > 0, "{flag}: the mutants exercise both paths ({ok} accepted, {rejected} rejected)");
+    }
+}
