@@ -284,6 +284,27 @@ fn calibrate_validate_and_apply_a_profile() {
     ]);
     assert!(e.contains("bad.csv:2") && e.contains("positive"), "{e}");
     assert!(!out.exists());
+    // One row: nothing to cross-validate, said as such; validating on it gives no ranking.
+    std::fs::write(&bad, format!("arch,latency_ms\n{},3\n", d.archs[0])).unwrap();
+    let b = bad.to_str().unwrap();
+    let e = fails(&[
+        "calibrate",
+        "-t",
+        "eyeriss",
+        "--measurements",
+        b,
+        "--space",
+        "nb201:cifar10",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(e.contains("bad.csv: 1 measurement") && e.contains("at least 2"), "{e}");
+    assert!(!out.exists());
+    let text = ok(&["validate", "-t", "eyeriss", "--measurements", b, "--space", "nb201:cifar10"]);
+    assert!(text.contains("1 rows, Spearman n/a, Kendall n/a, MAPE"), "{text}");
+    let j =
+        common::json(&ok(&["validate", "-t", "eyeriss", "--measurements", b, "--space", "nb201:cifar10", "--json"]));
+    assert!(j["spearman"].is_null() && j["mape"].as_f64().unwrap() > 0.0, "{j}");
     std::fs::write(&bad, "{\"format\": \"nope\"}").unwrap();
     let e = fails(&[
         "cost",

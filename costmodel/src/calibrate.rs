@@ -515,6 +515,13 @@ impl Profile {
         source_bytes: &[u8],
         prior: &[&Profile],
     ) -> Result<(Profile, f64), String> {
+        if rows.len() < 2 {
+            return Err(format!(
+                "{} measurement{}: a profile needs at least 2, to record its cross-validated error",
+                rows.len(),
+                if rows.len() == 1 { "" } else { "s" }
+            ));
+        }
         let fits: Vec<&Fit> = prior.iter().map(|p| &p.fit).collect();
         let base = FitOptions { prior: prior_shape(&fits), ..Default::default() };
         let (fit, ridge) = fit_auto(rows, base)?;

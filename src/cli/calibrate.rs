@@ -88,7 +88,7 @@ pub fn run(o: Options) -> Result<()> {
         &bytes,
         &priors.iter().collect::<Vec<_>>(),
     )
-    .map_err(anyhow::Error::msg)?;
+    .map_err(|e| anyhow::anyhow!("{}: {e}", o.measurements.display()))?;
     let folds = rows.len().clamp(2, 5);
     nasc::io::write_atomic(&o.output, serde_json::to_string_pretty(&profile)?.as_bytes())?;
     let v = &profile.validation;

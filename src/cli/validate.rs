@@ -92,14 +92,16 @@ pub fn run(o: Options) -> Result<()> {
             }
             return super::emit(&format!("{}\n", serde_json::to_string_pretty(&j)?));
         }
+        // A ranking needs two rows: one gives no Spearman or Kendall (null in JSON).
+        let rank = |r: f64| if r.is_finite() { format!("{r:.4}") } else { "n/a".into() };
         let line = |what: &str, v: &Validation| {
             format!(
-                "{} on {}{what}: {} rows, Spearman {:.4}, Kendall {:.4}, MAPE {:.1} %, within ±10 % {:.1} %, within ±20 % {:.1} %\n",
+                "{} on {}{what}: {} rows, Spearman {}, Kendall {}, MAPE {:.1} %, within ±10 % {:.1} %, within ±20 % {:.1} %\n",
                 path.display(),
                 model.target.name,
                 v.rows,
-                v.spearman,
-                v.kendall,
+                rank(v.spearman),
+                rank(v.kendall),
                 v.mape,
                 100.0 * v.within_10,
                 100.0 * v.within_20
