@@ -507,4 +507,17 @@ fn study_fewshot_from_the_cli() {
     );
     let e = fails(&["study", "fewshot", "--data", d, "--only", "no-such-board"]);
     assert!(e.contains("no device matches --only \"no-such-board\""), "{e}");
+    for (flag, value, says) in [
+        ("--train", "1", "at least 2 architectures"),
+        ("--draws", "0", "at least one draw"),
+        ("--ridge", "NaN", "non-negative"),
+        ("--ridge=-1", "", "non-negative"),
+    ] {
+        let mut args = vec!["study", "fewshot", "--data", d, "--only", "sd855", flag];
+        if !value.is_empty() {
+            args.push(value);
+        }
+        let e = fails(&args);
+        assert!(e.contains(says), "{flag} {value}: {e}");
+    }
 }

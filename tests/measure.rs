@@ -196,6 +196,10 @@ fn measure_calibrate_and_predict_on_the_host() {
     let e = fails(&["bench", "predict", "--space", "nb201:cifar10", "--rounds", "0"]);
     assert!(e.contains("--rounds must be at least 1"), "{e}");
     assert_eq!(std::fs::read_to_string(p("pred.csv")).unwrap().lines().count(), 3);
+    // Bad options stop it before any work: the error is the only thing on stderr (no
+    // progress bar before it), nothing is written.
+    let e = fails(&["measure", "--quick", "--repeats", "0", "-o", &p("n.csv"), "--layers", &p("n2.csv")]);
+    assert!(e.contains("--repeats must be at least 1") && !std::path::Path::new(&p("n.csv")).exists(), "{e}");
     let e = fails(&["measure", "-t", "cortex-a72", "-o", &p("n.csv"), "--layers", &p("n2.csv")]);
     assert!(e.contains("only `host` can be measured"), "{e}");
 }

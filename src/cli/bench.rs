@@ -159,10 +159,18 @@ pub(super) struct Stats {
     p90: f64,
 }
 
-fn time(t: &Timing, mut f: impl FnMut() -> Result<()>) -> Result<Stats> {
-    if t.repeats == 0 {
-        bail!("--repeats must be at least 1");
+impl Timing {
+    /// Checks the options before any work starts (and any progress bar is drawn).
+    fn check(&self) -> Result<()> {
+        if self.repeats == 0 {
+            bail!("--repeats must be at least 1");
+        }
+        Ok(())
     }
+}
+
+fn time(t: &Timing, mut f: impl FnMut() -> Result<()>) -> Result<Stats> {
+    t.check()?;
     for _ in 0..t.warmup {
         f()?;
     }
@@ -217,6 +225,7 @@ pub(super) fn time_in_rounds(
     if rounds == 0 {
         bail!("--rounds must be at least 1");
     }
+    timing.check()?;
     let mut out: Vec<Vec<f64>> = Vec::with_capacity(count);
     let mut live: VecDeque<(usize, Bench)> = VecDeque::new();
     let round = |live: &mut VecDeque<(usize, Bench)>, out: &mut Vec<Vec<f64>>| -> Result<()> {

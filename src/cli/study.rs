@@ -152,6 +152,15 @@ pub fn tables(o: TablesOptions) -> Result<()> {
 }
 
 pub fn run(o: Options) -> Result<()> {
+    if o.train < 2 {
+        anyhow::bail!("--train {}: a calibration needs at least 2 architectures", o.train);
+    }
+    if o.draws == 0 {
+        anyhow::bail!("--draws 0: give at least one draw");
+    }
+    if let Some(r) = o.ridge.filter(|r| !(r.is_finite() && *r >= 0.0)) {
+        anyhow::bail!("--ridge {r}: must be a non-negative number");
+    }
     let mut results = Vec::new();
     for c in CASES.iter().filter(|c| selected(&o.only, c)) {
         eprintln!("calibrating {} on {} {} …", c.target, c.dataset, c.metric);
