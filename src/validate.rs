@@ -296,7 +296,23 @@ fn scatter<DB: plotters::prelude::DrawingBackend>(
         .x_label_area_size(40)
         .y_label_area_size(56)
         .build_cartesian_2d((lo..hi).log_scale(), (lo..hi).log_scale())?;
-    chart.configure_mesh().x_desc("measured (ms or mJ)").y_desc("predicted").draw()?;
+    // Log axes: label 1, 2 and 5 of each decade, leave the other grid lines bare.
+    let label = |v: &f64| {
+        let decade = 10f64.powf(v.log10().floor());
+        let m = (v / decade * 1000.0).round() / 1000.0;
+        if [1.0, 2.0, 5.0].contains(&m) {
+            format!("{}", (v * 1e6).round() / 1e6)
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .x_desc("measured (ms or mJ)")
+        .y_desc("predicted")
+        .x_label_formatter(&label)
+        .y_label_formatter(&label)
+        .draw()?;
     for (f, style) in [(1.0, BLACK.stroke_width(1)), (1.1, RED.stroke_width(1)), (0.9, RED.stroke_width(1))] {
         chart.draw_series(LineSeries::new([(lo, lo * f), (hi, hi * f)], style))?;
     }

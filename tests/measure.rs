@@ -53,6 +53,32 @@ fn layer_tables_describe_models_and_bad_rows_are_named() {
     assert_eq!(png.dimensions(), (720, 640));
     let blue = png.pixels().filter(|px| px[2] > 200 && px[0] < 200 && px[1] < 200).count();
     assert!(blue > 20, "{blue} blue pixels");
+    // `nasc plot` draws the same scatter from the rows `--rows-out` writes, pricing nothing.
+    ok(&[
+        "validate",
+        "-t",
+        "cortex-a72",
+        "--measurements",
+        &p("m.csv"),
+        "--models",
+        &p("l.csv"),
+        "--rows-out",
+        &p("rows.csv"),
+    ]);
+    let out = ok(&["plot", &p("rows.csv"), "-o", &p("again.svg"), "--title", "three kernels"]);
+    assert!(out.starts_with("3 rows, Spearman ") && out.contains("wrote"), "{out}");
+    let again = std::fs::read_to_string(p("again.svg")).unwrap();
+    assert!(again.matches("<circle").count() == 3 && again.contains("three kernels: 3 rows, Spearman"), "{again}");
+    // Its columns can be any two; a missing one or a bad value is named, and nothing is written.
+    std::fs::write(p("r2.csv"), "net,measured_mj,predicted_mj\na,1.5,1.4\nb,2,2.4\n").unwrap();
+    ok(&["plot", &p("r2.csv"), "-o", &p("r2.png"), "--measured", "measured_mj", "--predicted", "predicted_mj"]);
+    assert_eq!(image::open(p("r2.png")).unwrap().to_rgb8().dimensions(), (720, 640));
+    let e = fails(&["plot", &p("r2.csv"), "-o", &p("r3.svg")]);
+    assert!(e.contains("r2.csv: no column `measured_ms` (columns: net, measured_mj, predicted_mj)"), "{e}");
+    std::fs::write(p("r4.csv"), "arch,measured_ms,predicted_ms\na,1,2\nb,-1,2\n").unwrap();
+    let e = fails(&["plot", &p("r4.csv"), "-o", &p("r4.svg")]);
+    assert!(e.contains("r4.csv:3: measured_ms `-1` is not a positive number"), "{e}");
+    assert!(!std::path::Path::new(&p("r3.svg")).exists() && !std::path::Path::new(&p("r4.svg")).exists());
     // Any other extension is refused before the work, and nothing is written.
     let e =
         fails(&["validate", "-t", "cortex-a72", "--dataset", "nb201", "--metric", "fpga_ms", "--plot", &p("x.jpg")]);

@@ -13,6 +13,7 @@ mod export;
 mod measure;
 mod model;
 mod optimize;
+mod plot;
 mod run;
 mod sample;
 mod show;
@@ -64,6 +65,8 @@ enum Command {
     Study(StudyCommand),
     /// Score a target's predictions against the public measurements in `data/`.
     Validate(validate::Options),
+    /// Draw the predicted-vs-measured scatter plot of a rows CSV (`nasc validate --rows-out`).
+    Plot(plot::Options),
     /// Measure generated code on this machine: a network, its early exits, 1×1 convolutions.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -97,6 +100,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Target(c) => targets::target(c),
         Command::Cost(o) => cost::run(o),
         Command::Validate(o) => validate::run(o),
+        Command::Plot(o) => plot::run(o),
         Command::Expect(o) => expect::run(o),
         Command::Export(o) => export::run(o),
         Command::Calibrate(o) => calibrate::run(o),
