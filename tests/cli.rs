@@ -222,7 +222,9 @@ fn bad_run_inputs_leave_no_output() {
     let e = fails(&["run", model.to_str().unwrap(), "--input", d.path().join("missing.npy").to_str().unwrap()]);
     assert!(e.contains("missing.npy"), "{e}");
     let e = fails(&["run", model.to_str().unwrap(), "--random-input", "1", "--threshold", "exit9=0.5"]);
-    assert!(e.contains("exit9"), "{e}");
+    assert!(e.contains("exit9") && e.contains("has no early exits"), "{e}");
+    let e = fails(&["run", model.to_str().unwrap(), "--random-input", "1", "--threshold", "0.5"]);
+    assert!(e.contains("--threshold 0.5: model `nb201:cifar10` has no early exits"), "{e}");
     let e = fails(&["sample", "nb201:cifar10", "-o", d.path().join("no/such/dir/x.json").to_str().unwrap()]);
     assert!(e.contains("x.json"), "{e}");
     let leftovers: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();

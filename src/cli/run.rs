@@ -74,6 +74,9 @@ pub fn run(o: Options) -> Result<()> {
     let mut opts = interp::RunOptions { disable_exits: o.no_exits, ..Default::default() };
     let exit_names: Vec<String> = g.exits().iter().map(|&e| g.node(e).name.clone()).collect();
     for t in &o.thresholds {
+        if exit_names.is_empty() {
+            bail!("--threshold {t}: model `{}` has no early exits", g.name);
+        }
         let (names, value): (Vec<String>, &str) = match t.split_once('=') {
             Some((n, v)) => {
                 if !exit_names.iter().any(|e| e == n) {
