@@ -520,4 +520,19 @@ fn study_fewshot_from_the_cli() {
         let e = fails(&args);
         assert!(e.contains(says), "{flag} {value}: {e}");
     }
+    // Run away from the checkout, the data directory is missing, and the error says what it is.
+    let e = fails(&["study", "fewshot", "--data", "/no/such/dir"]);
+    assert!(e.contains("--data /no/such/dir: no such directory; it is the repository's `data/` folder"), "{e}");
+    let e = fails(&[
+        "validate",
+        "-t",
+        "cortex-a72",
+        "--dataset",
+        "nb201",
+        "--metric",
+        "raspi4_ms",
+        "--data",
+        "/no/such/dir",
+    ]);
+    assert!(e.contains("no such directory"), "{e}");
 }

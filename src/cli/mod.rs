@@ -123,3 +123,14 @@ pub(crate) fn emit(text: &str) -> Result<()> {
         r => Ok(r?),
     }
 }
+
+/// Checks a `--data` directory exists before a command reads the public data from it.
+pub(crate) fn data_dir(dir: &std::path::Path) -> Result<()> {
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "--data {}: no such directory; it is the repository's `data/` folder (run from the checkout, or give --data PATH)",
+            dir.display()
+        );
+    }
+    Ok(())
+}

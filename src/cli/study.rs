@@ -67,6 +67,7 @@ fn selected(only: &Option<String>, c: &nasc::study::Case) -> bool {
 /// `nasc study profiles`: regenerates the calibrated profiles shipped for the built-in targets,
 /// each fitted to every row of one device's public data (every case of the study).
 pub fn profiles(o: ProfilesOptions) -> Result<()> {
+    super::data_dir(&o.data)?;
     let mut report = String::new();
     for c in CASES.iter().filter(|c| selected(&o.only, c)) {
         let name = format!("{}/{}-{}.json", c.target, c.dataset, c.metric);
@@ -123,6 +124,7 @@ pub fn tables(o: TablesOptions) -> Result<()> {
         let all: Vec<nasc::layers::Layer> = models.iter().flat_map(|(_, ls)| ls.iter().cloned()).collect();
         nasc::layers::write(&all)
     };
+    super::data_dir(&o.data)?;
     let n = tables::ncnn(&o.data)?;
     let (note, note_ms, _) = tables::note10(&o.data)?;
     let mut files = vec![("ncnn.layers.csv".to_string(), flat(&n.models))];
@@ -161,6 +163,7 @@ pub fn run(o: Options) -> Result<()> {
     if let Some(r) = o.ridge.filter(|r| !(r.is_finite() && *r >= 0.0)) {
         anyhow::bail!("--ridge {r}: must be a non-negative number");
     }
+    super::data_dir(&o.data)?;
     let mut results = Vec::new();
     for c in CASES.iter().filter(|c| selected(&o.only, c)) {
         eprintln!("calibrating {} on {} {} …", c.target, c.dataset, c.metric);

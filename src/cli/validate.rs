@@ -116,6 +116,7 @@ pub fn run(o: Options) -> Result<()> {
     let (Some(dataset), Some(metric)) = (&o.dataset, &o.metric) else {
         anyhow::bail!("give --dataset and --metric, or --measurements with --space or --models");
     };
+    super::data_dir(&o.data)?;
     let d = load(&o.data, dataset, metric)?;
     let (s, pred) = score(&d, &model, metric.contains("energy"))?;
     if let Some(plot) = &o.plot {
