@@ -216,7 +216,17 @@ fn measure_calibrate_and_predict_on_the_host() {
         &p("host.json"),
         "--measurements-out",
         &p("pred.csv"),
+        "--rows-out",
+        &p("pred.rows.csv"),
+        "--plot",
+        &p("pred.svg"),
     ]);
+    // The rows and the plot of the same two subnets: what `nasc plot` draws again.
+    let rows = std::fs::read_to_string(p("pred.rows.csv")).unwrap();
+    assert!(rows.starts_with("arch,measured_ms,predicted_ms,error_pct\n") && rows.lines().count() == 3, "{rows}");
+    let svg = std::fs::read_to_string(p("pred.svg")).unwrap();
+    assert!(svg.matches("<circle").count() == 2 && svg.contains("nb201:cifar10 on this machine vs host"), "{svg}");
+    assert!(ok(&["plot", &p("pred.rows.csv"), "-o", &p("again.png")]).starts_with("2 rows"));
     assert!(pred.contains("2 subnets of nb201:cifar10 compiled and timed here"), "{pred}");
     assert!(pred.contains("fastest of 2 rounds; slowest round over fastest: median "), "{pred}");
     let e = fails(&["bench", "predict", "--space", "nb201:cifar10", "--rounds", "0"]);

@@ -61,6 +61,13 @@ pub struct PredictOptions {
     /// Also write the measurements (`arch,latency_ms`) here.
     #[arg(long, value_name = "M.csv")]
     measurements_out: Option<std::path::PathBuf>,
+    /// Also write every subnet's measurement and prediction here
+    /// (`arch,measured_ms,predicted_ms,error_pct`, what `nasc plot` draws).
+    #[arg(long, value_name = "ROWS.csv")]
+    rows_out: Option<std::path::PathBuf>,
+    /// Also draw the predicted-vs-measured scatter plot here: SVG or PNG, after the extension.
+    #[arg(long, value_name = "FILE.svg|png")]
+    plot: Option<std::path::PathBuf>,
     /// Timing rounds per subnet, each after the next subnet's compilation (seconds apart); a
     /// subnet's latency is its fastest round's median, so a slow spell of a shared machine
     /// during one round does not count.
@@ -569,6 +576,9 @@ fn bench_predict(o: PredictOptions) -> Result<()> {
     if o.count == 0 {
         bail!("--count must be at least 1");
     }
+    if let Some(p) = &o.plot {
+        nasc::validate::plot_is_png(p)?;
+    }
     let model = super::model::target_model(&o.target, o.profile.as_deref())?;
     let space = nasc::ir::spaces::lookup(&o.space)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
@@ -594,6 +604,12 @@ fn bench_predict(o: PredictOptions) -> Result<()> {
             .map(|(a, &m)| nasc::study::Measurement { arch: a.clone(), latency_ms: m, energy_mj: None })
             .collect();
         nasc::io::write_atomic(p, nasc::study::write_measurements("arch", &ms).as_bytes())?;
+    }
+    if let Some(p) = &o.rows_out {
+        nasc::io::write_atomic(p, &nasc::validate::rows_csv(&archs, &meas, &pred)?)?;
+    }
+    if let Some(p) = &o.plot {
+        nasc::validate::plot(p, &pred, &meas, &format!("{} on this machine vs {}", o.space, model.target.name))?;
     }
     let v = Validation::of(&pred, &meas);
     if o.timing.json {

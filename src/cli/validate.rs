@@ -68,17 +68,8 @@ pub fn run(o: Options) -> Result<()> {
             nasc::validate::plot(plot, &pred, &truth, &format!("{} on {}", path.display(), model.target.name))?;
         }
         if let Some(out) = &o.rows_out {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(["arch", "measured_ms", "predicted_ms", "error_pct"])?;
-            for ((m, p), t) in ms.iter().zip(&pred).zip(&truth) {
-                w.write_record([
-                    m.arch.clone(),
-                    t.to_string(),
-                    format!("{p:.6}"),
-                    format!("{:.2}", 100.0 * (p - t) / t),
-                ])?;
-            }
-            nasc::io::write_atomic(out, &w.into_inner()?)?;
+            let archs: Vec<String> = ms.iter().map(|m| m.arch.clone()).collect();
+            nasc::io::write_atomic(out, &nasc::validate::rows_csv(&archs, &truth, &pred)?)?;
         }
         // Energy too, when every row measured it.
         let energy = rows.iter().map(|r| r.measured_energy_mj).collect::<Option<Vec<f64>>>().map(|m| {
