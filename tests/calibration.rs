@@ -258,46 +258,18 @@ fn calibrate_validate_and_apply_a_profile() {
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "arch,latency_ms\n|x~0|,1\n").unwrap();
     let out = dir.path().join("none.json");
-    let e = fails(&[
-        "calibrate",
-        "-t",
-        "eyeriss",
-        "--measurements",
-        bad.to_str().unwrap(),
-        "--space",
-        "nb201:cifar10",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let (b, o) = (bad.to_str().unwrap(), out.to_str().unwrap());
+    let calibrate_bad =
+        || fails(&["calibrate", "-t", "eyeriss", "--measurements", b, "--space", "nb201:cifar10", "-o", o]);
+    let e = calibrate_bad();
     assert!(e.contains("bad.csv:2"), "{e}");
     std::fs::write(&bad, format!("arch,latency_ms\n{},-3\n", d.archs[0])).unwrap();
-    let e = fails(&[
-        "calibrate",
-        "-t",
-        "eyeriss",
-        "--measurements",
-        bad.to_str().unwrap(),
-        "--space",
-        "nb201:cifar10",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let e = calibrate_bad();
     assert!(e.contains("bad.csv:2") && e.contains("positive"), "{e}");
     assert!(!out.exists());
     // One row: nothing to cross-validate, said as such; validating on it gives no ranking.
     std::fs::write(&bad, format!("arch,latency_ms\n{},3\n", d.archs[0])).unwrap();
-    let b = bad.to_str().unwrap();
-    let e = fails(&[
-        "calibrate",
-        "-t",
-        "eyeriss",
-        "--measurements",
-        b,
-        "--space",
-        "nb201:cifar10",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let e = calibrate_bad();
     assert!(e.contains("bad.csv: 1 measurement") && e.contains("at least 2"), "{e}");
     assert!(!out.exists());
     let text = ok(&["validate", "-t", "eyeriss", "--measurements", b, "--space", "nb201:cifar10"]);

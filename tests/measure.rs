@@ -22,49 +22,23 @@ fn layer_tables_describe_models_and_bad_rows_are_named() {
     let p = |f: &str| d.path().join(f).to_str().unwrap().to_string();
     std::fs::write(p("l.csv"), TABLE).unwrap();
     std::fs::write(p("m.csv"), "model,latency_ms\nblock,0.5\nhead,0.01\npool,0.02\n").unwrap();
-    let v = ok(&[
-        "validate",
-        "-t",
-        "cortex-a72",
-        "--measurements",
-        &p("m.csv"),
-        "--models",
-        &p("l.csv"),
-        "--json",
-        "--plot",
-        &p("scatter.svg"),
-    ]);
+    // `nasc validate` of the three kernels, with more flags.
+    let (m, l) = (p("m.csv"), p("l.csv"));
+    let validate = |more: &[&str]| {
+        ok(&[&["validate", "-t", "cortex-a72", "--measurements", m.as_str(), "--models", l.as_str()], more].concat())
+    };
+    let v = validate(&["--json", "--plot", &p("scatter.svg")]);
     assert_eq!(json(&v)["rows"], 3);
     let svg = std::fs::read_to_string(p("scatter.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.matches("<circle").count() == 3 && svg.contains("Spearman"), "{svg}");
     // The same plot as PNG: a 720×640 RGB image with the points drawn in blue over white.
-    ok(&[
-        "validate",
-        "-t",
-        "cortex-a72",
-        "--measurements",
-        &p("m.csv"),
-        "--models",
-        &p("l.csv"),
-        "--plot",
-        &p("s.png"),
-    ]);
+    validate(&["--plot", &p("s.png")]);
     let png = image::open(p("s.png")).unwrap().to_rgb8();
     assert_eq!(png.dimensions(), (720, 640));
     let blue = png.pixels().filter(|px| px[2] > 200 && px[0] < 200 && px[1] < 200).count();
     assert!(blue > 20, "{blue} blue pixels");
     // `nasc plot` draws the same scatter from the rows `--rows-out` writes, pricing nothing.
-    ok(&[
-        "validate",
-        "-t",
-        "cortex-a72",
-        "--measurements",
-        &p("m.csv"),
-        "--models",
-        &p("l.csv"),
-        "--rows-out",
-        &p("rows.csv"),
-    ]);
+    validate(&["--rows-out", &p("rows.csv")]);
     let out = ok(&["plot", &p("rows.csv"), "-o", &p("again.svg"), "--title", "three kernels"]);
     assert!(out.starts_with("3 rows, Spearman ") && out.contains("wrote"), "{out}");
     let again = std::fs::read_to_string(p("again.svg")).unwrap();
