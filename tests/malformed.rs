@@ -443,6 +443,36 @@ mod found {
     }
 
     #[test]
+    fn maximal_layers_sum_their_macs_without_overflow() {
+        // Five convolutions at the limit (weights and outputs of 46340² elements, each of
+        // 4.6e18 MACs) read the input and are added: 2.3e19 MACs, more than u64 holds. Costs
+        // and counts saturate rather than overflow (a panic in a debug build).
+        let dir = tempfile::tempdir().unwrap();
+        let table = dir.path().join("t.csv");
+        let mut t = String::from("model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,pad,from\n");
+        for _ in 0..5 {
+            t.push_str("m,conv2d,1,46339,46339,1,46340,1,1,23170,0\n");
+        }
+        t.push_str("m,add,1,46340,46340,,,,,,1+2+3+4+5\n");
+        std::fs::write(&table, t).unwrap();
+        let t = table.to_str().unwrap();
+        let shown = super::common::ok(&["show", "--models", t, "--model-name", "m"]);
+        assert!(shown.contains(&format!("{} MACs", u64::MAX)), "{shown}");
+        let v = super::common::json(&super::common::ok(&[
+            "cost",
+            "-t",
+            "cortex-a72",
+            "--models",
+            t,
+            "--model-name",
+            "m",
+            "--json",
+        ]));
+        assert_eq!(v["macs"].as_u64(), Some(u64::MAX), "{v}");
+        assert!(v["latency_ms"].as_f64().unwrap() > 1e9, "{v}");
+    }
+
+    #[test]
     fn a_model_needing_more_memory_than_the_machine_has_is_refused_before_running() {
         if !std::path::Path::new("/proc/meminfo").exists() {
             return;

@@ -217,11 +217,11 @@ pub fn fuse(graph: &Graph, shapes: &[Shape]) -> (Vec<Kernel>, Vec<usize>) {
         }
         let class = classify(&node.op, &ins);
         let last = *nodes.last().expect("a kernel has a node");
-        let (macs, params) = nodes.iter().fold((0, 0), |(m, p), &x| {
+        let (macs, params) = nodes.iter().fold((0u64, 0u64), |(m, p), &x| {
             let xi: Vec<&Shape> = graph.inputs(x).iter().map(|i| &shapes[i.index()]).collect();
             let xo = &shapes[x.index()];
             let op = &graph.node(x).op;
-            (m + stats::op_macs(op, &xi, xo), p + stats::op_params(op, &xi, xo))
+            (m.saturating_add(stats::op_macs(op, &xi, xo)), p.saturating_add(stats::op_params(op, &xi, xo)))
         });
         let in_elems: u64 = match &node.op {
             Op::Gate(g) => {

@@ -104,14 +104,12 @@ pub fn cost(graph: &Graph, model: &Model) -> Result<Report> {
     let (kernels, owner) = fuse(graph, &shapes);
     let bpe = model.bytes_per_element();
     let costs = prices(graph, model, &kernels, &owner, &shapes);
-    let sum = |mask: &dyn Fn(usize) -> bool| -> (f64, f64, u64) {
-        kernels
-            .iter()
-            .zip(&costs)
-            .enumerate()
-            .filter(|(i, _)| mask(*i))
-            .fold((0.0, 0.0, 0), |a, (_, (k, c))| (a.0 + c.latency_s, a.1 + c.energy_j, a.2 + k.macs))
-    };
+    let sum =
+        |mask: &dyn Fn(usize) -> bool| -> (f64, f64, u64) {
+            kernels.iter().zip(&costs).enumerate().filter(|(i, _)| mask(*i)).fold((0.0, 0.0, 0u64), |a, (_, (k, c))| {
+                (a.0 + c.latency_s, a.1 + c.energy_j, a.2.saturating_add(k.macs))
+            })
+        };
     let kernel_mask = |nodes: &[bool]| -> Vec<bool> {
         let mut m = vec![false; kernels.len()];
         for (i, &b) in nodes.iter().enumerate() {
@@ -126,7 +124,7 @@ pub fn cost(graph: &Graph, model: &Model) -> Result<Report> {
     for c in &costs {
         terms_ms.iter_mut().zip(&c.terms).for_each(|(a, b)| *a += b * 1e3);
     }
-    let params = kernels.iter().map(|k| k.params).sum();
+    let params = kernels.iter().map(|k| k.params).fold(0, u64::saturating_add);
 
     let exit_ids = graph.exits();
     let mut exits = Vec::new();

@@ -72,5 +72,8 @@ pub fn node_stats(graph: &Graph) -> Result<Vec<NodeStats>> {
 /// included).
 pub fn totals(graph: &Graph) -> Result<(u64, u64)> {
     let s = node_stats(graph)?;
-    Ok((s.iter().map(|n| n.macs).sum(), s.iter().map(|n| n.params).sum()))
+    // Saturating: every node's count fits (shapes are bounded, [`crate::shape::MAX_ELEMENTS`]),
+    // a sum of many maximal ones might not.
+    let sum = |f: fn(&NodeStats) -> u64| s.iter().map(f).fold(0u64, u64::saturating_add);
+    Ok((sum(|n| n.macs), sum(|n| n.params)))
 }

@@ -181,7 +181,8 @@ pub fn run(o: Options) -> Result<()> {
         let reports: Vec<Report> =
             nasc::study::segment_reports(&segs, &model)?.into_iter().map(|r| strip(r, o.summary && o.json)).collect();
         let (latency_ms, energy_mj) = reports.iter().fold((0.0, 0.0), |a, r| (a.0 + r.latency_ms, a.1 + r.energy_mj));
-        let (macs, params) = reports.iter().fold((0, 0), |a, r| (a.0 + r.macs, a.1 + r.params));
+        let (macs, params) =
+            reports.iter().fold((0u64, 0u64), |a, r| (a.0.saturating_add(r.macs), a.1.saturating_add(r.params)));
         if o.json {
             let total = serde_json::json!({
                 "model": o.model.model_name, "target": model.target.name, "latency_ms": latency_ms,

@@ -46,7 +46,10 @@ pub fn run(o: Options) -> Result<()> {
     }
     g.validate()?;
     let st = stats::node_stats(&g)?;
-    let (macs, params) = (st.iter().map(|s| s.macs).sum::<u64>(), st.iter().map(|s| s.params).sum::<u64>());
+    let (macs, params) = (
+        st.iter().map(|s| s.macs).fold(0, u64::saturating_add),
+        st.iter().map(|s| s.params).fold(0, u64::saturating_add),
+    );
     let input = g.input_node()?;
     let output = g.output_node()?;
     let exits: Vec<_> = g
@@ -55,7 +58,7 @@ pub fn run(o: Options) -> Result<()> {
         .enumerate()
         .map(|(k, e)| {
             let mask = g.ancestors_mask(&g.exits()[..=k]);
-            let m: u64 = st.iter().zip(&mask).filter(|(_, &l)| l).map(|(s, _)| s.macs).sum();
+            let m: u64 = st.iter().zip(&mask).filter(|(_, &l)| l).map(|(s, _)| s.macs).fold(0, u64::saturating_add);
             let Op::Exit(x) = &g.node(e).op else { unreachable!("exits() returns exit nodes") };
             (k, g.node(e).name.clone(), x.clone(), m)
         })
@@ -65,7 +68,7 @@ pub fn run(o: Options) -> Result<()> {
         .into_iter()
         .map(|gt| {
             let mask = g.gate_body_mask(gt);
-            let m: u64 = st.iter().zip(&mask).filter(|(_, &l)| l).map(|(s, _)| s.macs).sum();
+            let m: u64 = st.iter().zip(&mask).filter(|(_, &l)| l).map(|(s, _)| s.macs).fold(0, u64::saturating_add);
             (g.node(gt).name.clone(), m)
         })
         .collect();
