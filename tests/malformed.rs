@@ -443,6 +443,24 @@ mod found {
     }
 
     #[test]
+    fn a_cost_table_whose_offsets_do_not_match_its_options_is_refused() {
+        // The first bug the mutants found: `expected` sliced the logits by the file's offsets.
+        let m = super::model("cortex-a53");
+        let t =
+            super::CostTable::build("nb201:cifar10", super::spaces::lookup("nb201:cifar10").unwrap().supernet(), &m)
+                .unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&t.to_json()).unwrap();
+        v["offsets"][5] = serde_json::json!(26);
+        let e = super::CostTable::from_json(&v.to_string()).unwrap_err();
+        assert!(e.contains("cost table: offsets") && e.contains("do not match the options"), "{e}");
+        let mut v: serde_json::Value = serde_json::from_str(&t.to_json()).unwrap();
+        let g = t.groups.iter().position(|g| !g.scope.is_empty()).unwrap();
+        v["groups"][g]["strides"][0] = serde_json::json!(7);
+        let e = super::CostTable::from_json(&v.to_string()).unwrap_err();
+        assert!(e.contains(&format!("group {g}: strides")), "{e}");
+    }
+
+    #[test]
     fn maximal_layers_sum_their_macs_without_overflow() {
         // Five convolutions at the limit (weights and outputs of 46340² elements, each of
         // 4.6e18 MACs) read the input and are added: 2.3e19 MACs, more than u64 holds. Costs
