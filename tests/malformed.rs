@@ -398,6 +398,14 @@ fn onnx_and_exits_sidecar() {
 mod found {
     use super::common::fails;
 
+    /// A layer table in a temporary directory (kept alive by the first value) and its path.
+    fn table_file(text: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, text).unwrap();
+        (dir, path.to_str().unwrap().to_string())
+    }
+
     #[test]
     fn npy_header_with_nested_brackets_is_rejected_at_once() {
         // npyz's header parser backtracks exponentially on nested brackets: this 300-byte
@@ -416,12 +424,10 @@ mod found {
 
     #[test]
     fn tensors_past_two_to_the_31_elements_are_an_error_naming_the_node() {
-        let dir = tempfile::tempdir().unwrap();
-        let table = dir.path().join("t.csv");
         // The input alone: 3 × 40000 × 40000 = 4.8e9 elements.
-        std::fs::write(&table, "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups\nm,conv2d,3,40000,40000,8,3,1,1\n")
-            .unwrap();
-        let t = table.to_str().unwrap();
+        let (_dir, t) =
+            table_file("model,op,in_c,in_h,in_w,out_c,kernel,stride,groups\nm,conv2d,3,40000,40000,8,3,1,1\n");
+        let t = t.as_str();
         for cmd in ["show", "run"] {
             let mut args = vec![cmd, "--models", t, "--model-name", "m"];
             if cmd == "run" {
@@ -433,12 +439,10 @@ mod found {
         let e = fails(&["cost", "-t", "cortex-a72", "--models", t, "--model-name", "m"]);
         assert!(e.contains("2^31"), "{e}");
         // A kernel whose window overflows is an error too, not a wrap-around.
-        std::fs::write(
-            &table,
+        let (_dir2, t) = table_file(
             "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,pad\nm,conv2d,3,8,8,8,1,1,1,9223372036854775807\n",
-        )
-        .unwrap();
-        let e = fails(&["show", "--models", t, "--model-name", "m"]);
+        );
+        let e = fails(&["show", "--models", &t, "--model-name", "m"]);
         assert!(e.contains("too large") || e.contains("2^31"), "{e}");
     }
 
@@ -465,15 +469,13 @@ mod found {
         // Five convolutions at the limit (weights and outputs of 46340² elements, each of
         // 4.6e18 MACs) read the input and are added: 2.3e19 MACs, more than u64 holds. Costs
         // and counts saturate rather than overflow (a panic in a debug build).
-        let dir = tempfile::tempdir().unwrap();
-        let table = dir.path().join("t.csv");
-        let mut t = String::from("model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,pad,from\n");
+        let mut text = String::from("model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,pad,from\n");
         for _ in 0..5 {
-            t.push_str("m,conv2d,1,46339,46339,1,46340,1,1,23170,0\n");
+            text.push_str("m,conv2d,1,46339,46339,1,46340,1,1,23170,0\n");
         }
-        t.push_str("m,add,1,46340,46340,,,,,,1+2+3+4+5\n");
-        std::fs::write(&table, t).unwrap();
-        let t = table.to_str().unwrap();
+        text.push_str("m,add,1,46340,46340,,,,,,1+2+3+4+5\n");
+        let (_dir, t) = table_file(&text);
+        let t = t.as_str();
         let shown = super::common::ok(&["show", "--models", t, "--model-name", "m"]);
         assert!(shown.contains(&format!("{} MACs", u64::MAX)), "{shown}");
         let v = super::common::json(&super::common::ok(&[
@@ -496,17 +498,15 @@ mod found {
             return;
         }
         // Forty activations of 2.1e9 elements (8 GiB each) all live until the last add: 340 GiB.
-        let dir = tempfile::tempdir().unwrap();
-        let table = dir.path().join("t.csv");
-        let mut t = String::from("model,op,in_c,in_h,in_w,from\nm,relu,1,46000,46000,\n");
+        let mut text = String::from("model,op,in_c,in_h,in_w,from\nm,relu,1,46000,46000,\n");
         for _ in 1..40 {
-            t.push_str("m,sigmoid,1,46000,46000,0\n");
+            text.push_str("m,sigmoid,1,46000,46000,0\n");
         }
-        t.push_str("m,add,1,46000,46000,");
-        t.push_str(&(1..=40).map(|i| i.to_string()).collect::<Vec<_>>().join("+"));
-        t.push('\n');
-        std::fs::write(&table, t).unwrap();
-        let e = fails(&["run", "--models", table.to_str().unwrap(), "--model-name", "m", "--random-input", "1"]);
+        text.push_str("m,add,1,46000,46000,");
+        text.push_str(&(1..=40).map(|i| i.to_string()).collect::<Vec<_>>().join("+"));
+        text.push('\n');
+        let (_dir, t) = table_file(&text);
+        let e = fails(&["run", "--models", &t, "--model-name", "m", "--random-input", "1"]);
         assert!(e.contains("needs") && e.contains("GiB available"), "{e}");
     }
 }
