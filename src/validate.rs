@@ -263,11 +263,11 @@ pub fn plot(path: &Path, pred: &[f64], truth: &[f64], title: &str) -> Result<()>
 /// Rows of predictions against measurements as CSV, `arch,measured_ms,predicted_ms,error_pct`
 /// (what `nasc validate --rows-out` and `nasc bench predict --rows-out` write, and `nasc plot`
 /// draws).
-pub fn rows_csv(archs: &[String], measured: &[f64], predicted: &[f64]) -> Result<Vec<u8>> {
+pub fn rows_csv<'a>(archs: impl IntoIterator<Item = &'a str>, measured: &[f64], predicted: &[f64]) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["arch", "measured_ms", "predicted_ms", "error_pct"])?;
-    for ((a, t), p) in archs.iter().zip(measured).zip(predicted) {
-        w.write_record([a.clone(), t.to_string(), format!("{p:.6}"), format!("{:.2}", 100.0 * (p - t) / t)])?;
+    for ((a, t), p) in archs.into_iter().zip(measured).zip(predicted) {
+        w.write_record([a, &t.to_string(), &format!("{p:.6}"), &format!("{:.2}", 100.0 * (p - t) / t)])?;
     }
     Ok(w.into_inner()?)
 }

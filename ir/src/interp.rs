@@ -113,8 +113,8 @@ pub fn run(graph: &Graph, weights: &Weights, input: &Tensor, opts: &RunOptions) 
 /// reader, at their peak in node order, plus its weights. For checking a model against the
 /// memory a machine has before running it.
 pub fn memory_bytes(graph: &Graph) -> Result<u64> {
-    let shapes = graph.infer_shapes()?;
-    let bytes = |id: NodeId| 4 * crate::shape::numel(&shapes[id.index()]) as u64;
+    let stats = crate::stats::node_stats(graph)?;
+    let bytes = |id: NodeId| 4 * crate::shape::numel(&stats[id.index()].shape) as u64;
     let mut remaining = use_counts(graph);
     let (mut live, mut peak) = (0u64, 0u64);
     for id in graph.node_ids() {
@@ -127,8 +127,8 @@ pub fn memory_bytes(graph: &Graph) -> Result<u64> {
             }
         }
     }
-    let (_, params) = crate::stats::totals(graph)?;
-    Ok(peak + 4 * params)
+    let params = stats.iter().map(|n| n.params).fold(0, u64::saturating_add);
+    Ok(peak.saturating_add(params.saturating_mul(4)))
 }
 
 /// Number of input edges reading each node (a node read twice by one consumer counts twice).

@@ -68,8 +68,8 @@ pub fn run(o: Options) -> Result<()> {
             nasc::validate::plot(plot, &pred, &truth, &format!("{} on {}", path.display(), model.target.name))?;
         }
         if let Some(out) = &o.rows_out {
-            let archs: Vec<String> = ms.iter().map(|m| m.arch.clone()).collect();
-            nasc::io::write_atomic(out, &nasc::validate::rows_csv(&archs, &truth, &pred)?)?;
+            let archs = ms.iter().map(|m| m.arch.as_str());
+            nasc::io::write_atomic(out, &nasc::validate::rows_csv(archs, &truth, &pred)?)?;
         }
         // Energy too, when every row measured it.
         let energy = rows.iter().map(|r| r.measured_energy_mj).collect::<Option<Vec<f64>>>().map(|m| {
