@@ -50,6 +50,11 @@ pub enum Scope {
     /// HW-NAS-Bench's FPGA latency and energy are 0 for its stem, `skip` blocks, head, pooling
     /// and classifier (`data/README.md`), so a row is the sum of the ConvBlocks' estimates.
     ConvBlocks,
+    /// The sum of an FBNet subnet's blocks each run on its own: HW-NAS-Bench times every block
+    /// (stem, searchable blocks, head, pooling, classifier) as a TensorRT engine of its own on
+    /// the Jetson TX2, so every block with work pays one launch-and-synchronise round trip of
+    /// the runtime (the target's `round_trip_us`, in the `host` term).
+    IsolatedBlocks,
 }
 
 impl Scope {
@@ -58,14 +63,16 @@ impl Scope {
         match self {
             Scope::Network => "",
             Scope::ConvBlocks => "priced over their ConvBlocks, all the column counts",
+            Scope::IsolatedBlocks => "priced as the sum of their blocks, each run on its own",
         }
     }
 
     /// The scope of a dataset's measured column.
     pub fn of(dataset: &str, metric: &str) -> Scope {
-        match dataset.starts_with("fbnet") && metric.starts_with("fpga") {
-            true => Scope::ConvBlocks,
-            false => Scope::Network,
+        match (dataset.starts_with("fbnet"), metric) {
+            (true, m) if m.starts_with("fpga") => Scope::ConvBlocks,
+            (true, m) if m.starts_with("edgegpu") => Scope::IsolatedBlocks,
+            _ => Scope::Network,
         }
     }
 }
@@ -84,6 +91,15 @@ pub fn price(graph: &crate::ir::Graph, model: &Model, scope: Scope) -> Result<(f
                 out.2.iter_mut().zip(&l.terms_ms).for_each(|(a, b)| *a += b);
             }
             out
+        }
+        Scope::IsolatedBlocks => {
+            let blocks: std::collections::BTreeSet<&str> =
+                r.layers.iter().map(|l| l.name.split('.').next().unwrap_or_default()).collect();
+            let trip = model.round_trip();
+            let n = blocks.len() as f64;
+            let mut terms = r.terms_ms;
+            terms.iter_mut().zip(&trip.terms).for_each(|(a, b)| *a += n * b * 1e3);
+            (r.latency_ms + n * trip.latency_s * 1e3, r.energy_mj + n * trip.energy_j * 1e3, terms)
         }
     })
 }

@@ -238,6 +238,12 @@ impl Model {
 
     /// A logit gate's decision: control flow, free on a CPU; a host round trip on an NPU.
     pub fn gate_decision(&self) -> Cost {
+        self.round_trip()
+    }
+
+    /// One round trip between an NPU and its host (a launch, a synchronisation and a host
+    /// decision); free on a CPU.
+    pub fn round_trip(&self) -> Cost {
         match self.target.npu() {
             Some(n) => {
                 let t = n.round_trip_us * 1e-6;

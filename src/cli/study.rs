@@ -226,13 +226,12 @@ pub fn run(o: Options) -> Result<()> {
             r.additive_half.spearman
         );
     }
-    let scoped: Vec<String> = results
-        .iter()
-        .filter(|r| r.scope == nasc::validate::Scope::ConvBlocks)
-        .map(|r| format!("{} {}", r.dataset, r.metric))
-        .collect();
-    if !scoped.is_empty() {
-        out += &format!("{}: {}\n", nasc::validate::Scope::ConvBlocks.note(), scoped.join(", "));
+    for scope in [nasc::validate::Scope::ConvBlocks, nasc::validate::Scope::IsolatedBlocks] {
+        let scoped: Vec<String> =
+            results.iter().filter(|r| r.scope == scope).map(|r| format!("{} {}", r.dataset, r.metric)).collect();
+        if !scoped.is_empty() {
+            out += &format!("{}: {}\n", scope.note(), scoped.join(", "));
+        }
     }
     let transfer: Vec<_> = results.iter().filter_map(|r| Some((r, r.transfer.as_ref()?))).collect();
     if !transfer.is_empty() {
