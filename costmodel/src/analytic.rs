@@ -496,7 +496,17 @@ impl Model {
             let latency = ops / (lanes as f64 * n.clock_ghz * 1e9);
             let energy = ops * (t.energy.mac_pj + 2.0 * n.bytes_per_element as f64 * n.register_pj_per_byte) * 1e-12
                 + self.static_energy(latency);
-            return Cost::with_term(latency, energy, term::ELEMENTWISE);
+            let mut c = Cost::with_term(latency, energy, term::ELEMENTWISE);
+            if n.dataflow == Dataflow::Simt && k.ops.split('+').any(|op| op == "channel_shuffle") {
+                // A GPU runtime fuses additions and activations into the producing kernel's
+                // epilogue, but a channel shuffle is a transpose no epilogue absorbs: TensorRT
+                // runs it as a shuffle layer, a kernel launch of its own.
+                let launch = n.invocation_overhead_us * 1e-6;
+                c.latency_s += launch;
+                c.energy_j += self.static_energy(launch);
+                c.terms[term::OVERHEAD] += launch;
+            }
+            return c;
         }
         if n.depthwise_fused && k.class == Class::Depthwise {
             // Fused between its pointwise neighbours: its compute hides behind theirs; a layer

@@ -189,7 +189,8 @@ pub enum Dataflow {
     LayerPipeline,
     /// A GPU's SIMT cores (`array = [SMs, cores per SM]`): one thread per output element, in
     /// waves of as many threads as cores, each thread doing its output's MACs; a layer with
-    /// fewer outputs than cores leaves the rest idle.
+    /// fewer outputs than cores leaves the rest idle. Elementwise work runs on all cores; a
+    /// channel shuffle (a transpose no kernel's epilogue absorbs) pays a launch of its own.
     Simt,
 }
 
