@@ -50,10 +50,11 @@ pub enum Scope {
     /// HW-NAS-Bench's FPGA latency and energy are 0 for its stem, `skip` blocks, head, pooling
     /// and classifier (`data/README.md`), so a row is the sum of the ConvBlocks' estimates.
     ConvBlocks,
-    /// The sum of an FBNet subnet's blocks each run on its own: HW-NAS-Bench times every block
-    /// (stem, searchable blocks, head, pooling, classifier) as a TensorRT engine of its own on
-    /// the Jetson TX2, so every block with work pays one launch-and-synchronise round trip of
-    /// the runtime (the target's `round_trip_us`, in the `host` term).
+    /// The sum of an FBNet subnet's blocks ([`spaces::fbnet::block_of`]) each run on its own:
+    /// HW-NAS-Bench times every block (stem, searchable blocks, head, pooling, classifier) as a
+    /// TensorRT engine of its own on the Jetson TX2, so every block with work pays one
+    /// launch-and-synchronise round trip of the runtime (the target's `round_trip_us`, in the
+    /// `host` term).
     IsolatedBlocks,
 }
 
@@ -94,7 +95,7 @@ pub fn price(graph: &crate::ir::Graph, model: &Model, scope: Scope) -> Result<(f
         }
         Scope::IsolatedBlocks => {
             let blocks: std::collections::BTreeSet<&str> =
-                r.layers.iter().map(|l| l.name.split('.').next().unwrap_or_default()).collect();
+                r.layers.iter().map(|l| spaces::fbnet::block_of(&l.name)).collect();
             let trip = model.round_trip();
             let n = blocks.len() as f64;
             let mut terms = r.terms_ms;

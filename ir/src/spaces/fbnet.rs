@@ -221,9 +221,15 @@ fn block(g: &mut Graph, prefix: &str, x: NodeId, op: &str, cin: usize, cout: usi
 /// 1×1 convolutions, the head, the pooling and the classifier do not (HW-NAS-Bench's FPGA
 /// columns count only these blocks).
 pub fn in_convblock(name: &str) -> bool {
-    let mut parts = name.split('.');
-    let layer = parts.next().and_then(|l| l.strip_prefix("layer")).is_some_and(|i| i.parse::<usize>().is_ok());
-    layer && parts.next().is_some_and(|op| op != "skip" && OPS.contains(&op))
+    let layer = block_of(name).strip_prefix("layer").is_some_and(|i| i.parse::<usize>().is_ok());
+    layer && name.split('.').nth(1).is_some_and(|op| op != "skip" && OPS.contains(&op))
+}
+
+/// The block of an FBNet subnet that the node (or fused kernel) named `name` belongs to: its
+/// name's first part — `stem`, `layer{i}`, `head`, `gap` or `classifier` (HW-NAS-Bench times
+/// each of these on its own on the Jetson TX2).
+pub fn block_of(name: &str) -> &str {
+    name.split('.').next().unwrap_or_default()
 }
 
 /// Builds the supernet graph of a variant.
