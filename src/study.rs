@@ -618,7 +618,22 @@ pub enum Networks {
 }
 
 /// The calibration rows of measurements on a model (errors name the CSV line).
-pub fn measurement_rows(path: &Path, nets: &Networks, model: &Model, ms: &[Measurement]) -> Result<Vec<Row>> {
+/// Architecture strings of a space are priced over `scope` ([`crate::validate::price`]); a
+/// layer table's models are priced whole, and any other scope is an error.
+pub fn measurement_rows(
+    path: &Path,
+    nets: &Networks,
+    scope: crate::validate::Scope,
+    model: &Model,
+    ms: &[Measurement],
+) -> Result<Vec<Row>> {
+    match nets {
+        Networks::Space(s) => scope.check_space(s)?,
+        Networks::Models(_) if scope != crate::validate::Scope::Network => {
+            anyhow::bail!("--scope applies to the architectures of a space (--space), not to a layer table's models")
+        }
+        Networks::Models(_) => {}
+    }
     let graphs = match nets {
         Networks::Space(_) => None,
         Networks::Models(table) => {
@@ -636,8 +651,9 @@ pub fn measurement_rows(path: &Path, nets: &Networks, model: &Model, ms: &[Measu
             let at = || format!("{}:{}", path.display(), i + 2);
             let (terms, energy_mj) = match (&space, &graphs) {
                 (Some(s), _) => {
-                    let r = cost(&s.subnet(&m.arch).with_context(at)?, model)?;
-                    (r.terms_ms, r.energy_mj)
+                    let (_, energy_mj, terms) =
+                        crate::validate::price(&s.subnet(&m.arch).with_context(at)?, model, scope)?;
+                    (terms, energy_mj)
                 }
                 (None, Some(gs)) => {
                     let segs = gs

@@ -41,10 +41,13 @@ pub struct Dataset {
 }
 
 /// What of each network a measured column covers, and so what a prediction must price.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+/// `nasc calibrate` and `nasc validate` take it as `--scope` for a measurement CSV of an FBNet
+/// space (`network`, `conv-blocks`, `isolated-blocks`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// The whole network.
+    #[default]
     Network,
     /// An FBNet subnet's searchable ConvBlocks only ([`spaces::fbnet::in_convblock`]):
     /// HW-NAS-Bench's FPGA latency and energy are 0 for its stem, `skip` blocks, head, pooling
@@ -66,6 +69,27 @@ impl Scope {
             Scope::ConvBlocks => "priced over their ConvBlocks, all the column counts",
             Scope::IsolatedBlocks => "priced as the sum of their blocks, each run on its own",
         }
+    }
+
+    /// [`Scope::note`] between `before` and `after` for a report line, or nothing for the whole
+    /// network.
+    pub fn tag(self, before: &str, after: &str) -> String {
+        match self.note() {
+            "" => String::new(),
+            note => format!("{before}{note}{after}"),
+        }
+    }
+
+    /// Checks that networks of `space` can be priced over this scope: the block scopes read
+    /// FBNet's block names, so they need an `fbnet:` space.
+    pub fn check_space(self, space: &str) -> Result<()> {
+        if self != Scope::Network && !space.starts_with("fbnet") {
+            bail!(
+                "--scope {} prices FBNet blocks; space `{space}` is not an fbnet space (use --scope network)",
+                clap::ValueEnum::to_possible_value(&self).map_or_else(String::new, |v| v.get_name().to_string())
+            );
+        }
+        Ok(())
     }
 
     /// The scope of a dataset's measured column.

@@ -379,6 +379,84 @@ fn shipped_profiles_are_current_and_usable() {
     assert!(e.contains("no shipped profile `builtin:nope`") && e.contains("cortex-a72/nb201-raspi4_ms"), "{e}");
 }
 
+/// A measurement CSV of an FBNet space is priced over what its rows measured (`--scope`): the
+/// same networks and numbers as the public column through `--dataset` are scored the same, a
+/// whole-network pricing of them is not, and a calibration over the right scope fits better.
+#[test]
+fn measurement_csvs_are_priced_over_the_scope_they_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    for (target, metric, scope) in
+        [("jetson-tx2", "edgegpu_latency", "isolated-blocks"), ("fpga-zc706", "fpga_latency", "conv-blocks")]
+    {
+        let d = nasc::validate::load(data(), "fbnet-cifar100", metric).unwrap();
+        let csv = |rows: std::ops::Range<usize>| -> String {
+            let mut s = String::from("arch,latency_ms\n");
+            for i in rows {
+                s += &format!("\"{}\",{}\n", d.archs[i], d.measured[i]);
+            }
+            s
+        };
+        let (all, train) = (dir.path().join("all.csv"), dir.path().join("train.csv"));
+        std::fs::write(&all, csv(0..d.archs.len())).unwrap();
+        std::fs::write(&train, csv(0..20)).unwrap();
+        let (all, train) = (all.to_str().unwrap(), train.to_str().unwrap());
+        let validate = |scope: &str, extra: &[&str]| -> serde_json::Value {
+            let args = ["validate", "-t", target, "--measurements", all, "--space", "fbnet:cifar100", "--json"];
+            common::json(&ok(&[&args[..], &["--scope", scope], extra].concat()))
+        };
+        let column =
+            common::json(&ok(&["validate", "-t", target, "--dataset", "fbnet-cifar100", "--metric", metric, "--json"]));
+        let scoped = validate(scope, &[]);
+        let whole = validate("network", &[]);
+        assert_eq!(scoped["scope"], column["scope"], "{scoped} against {column}");
+        assert_eq!(scoped["rows"], column["rows"]);
+        // Equal but for the order of floating-point sums (a near-tie may swap ranks).
+        for k in ["spearman", "kendall", "mape", "within_10"] {
+            let (a, b) = (scoped[k].as_f64().unwrap(), column[k].as_f64().unwrap());
+            assert!((a - b).abs() <= 1e-6 * b.abs(), "{metric} {k}: {scoped} against {column}");
+        }
+        assert!(whole["mape"] != scoped["mape"], "{metric}: the whole network priced the same as {scope}");
+        // Calibrated on the first 20 rows and scored on all of them, the scope's profile is
+        // closer than the whole network's.
+        let fit = |scope: &str| -> serde_json::Value {
+            let prof = dir.path().join(format!("{scope}.json"));
+            let prof = prof.to_str().unwrap();
+            let args = ["calibrate", "-t", target, "--measurements", train, "--space", "fbnet:cifar100", "-o", prof];
+            let msg = ok(&[&args[..], &["--scope", scope]].concat());
+            assert!(msg.contains("20 measurements"), "{msg}");
+            validate(scope, &["--profile", prof])
+        };
+        let (right, wrong) = (fit(scope), fit("network"));
+        eprintln!("{metric}: calibrated over {scope} {right}, over the whole network {wrong}");
+        assert!(right["mape"].as_f64().unwrap() < wrong["mape"].as_f64().unwrap(), "{right} against {wrong}");
+    }
+    // The block scopes read FBNet's block names, and a layer table's models are priced whole.
+    let m = dir.path().join("m.csv");
+    std::fs::write(&m, "arch,latency_ms\n|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|,1\n").unwrap();
+    let m = m.to_str().unwrap();
+    let e = fails(&[
+        "validate",
+        "-t",
+        "eyeriss",
+        "--measurements",
+        m,
+        "--space",
+        "nb201:cifar10",
+        "--scope",
+        "conv-blocks",
+    ]);
+    assert!(e.contains("--scope conv-blocks prices FBNet blocks; space `nb201:cifar10` is not an fbnet space"), "{e}");
+    let l = dir.path().join("l.csv");
+    std::fs::write(&l, "model,op,in_c,in_h,in_w,out_c,kernel,stride,groups,act\nnet,conv2d,3,8,8,8,3,1,1,relu\n")
+        .unwrap();
+    std::fs::write(dir.path().join("n.csv"), "model,latency_ms\nnet,1\n").unwrap();
+    let (n, o) = (dir.path().join("n.csv"), dir.path().join("none.json"));
+    let args = ["calibrate", "-t", "eyeriss", "--measurements", n.to_str().unwrap(), "--models", l.to_str().unwrap()];
+    let e = fails(&[&args[..], &["--scope", "isolated-blocks", "-o", o.to_str().unwrap()]].concat());
+    assert!(e.contains("--scope applies to the architectures of a space"), "{e}");
+    assert!(!o.exists(), "nothing written on failure");
+}
+
 #[test]
 fn energy_calibrates_to_dynamic_energy_and_static_power() {
     // 20 FBNet CIFAR-100 architectures (every 250th) calibrate latency and energy; energy is

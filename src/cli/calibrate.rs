@@ -24,6 +24,12 @@ pub struct Options {
     /// the measured models, whose names the CSV's `model` (or `arch`) column gives.
     #[arg(long, value_name = "L.csv")]
     models: Option<PathBuf>,
+    /// What of each network a row measured, for an FBNet space: `network` (the whole network,
+    /// one engine), `conv-blocks` (only the searchable ConvBlocks, as HW-NAS-Bench's FPGA
+    /// columns) or `isolated-blocks` (the sum of every block run on its own, each paying the
+    /// runtime's launch-and-synchronise round trip, as HW-NAS-Bench's Jetson TX2 columns).
+    #[arg(long, value_enum, default_value = "network")]
+    scope: nasc::validate::Scope,
     /// Free-text name of the measured device (default: the target's description).
     #[arg(long)]
     device: Option<String>,
@@ -79,12 +85,12 @@ pub fn run(o: Options) -> Result<()> {
             );
         }
     }
-    let rows = nasc::study::measurement_rows(&o.measurements, &nets, &model, &ms)?;
+    let rows = nasc::study::measurement_rows(&o.measurements, &nets, o.scope, &model, &ms)?;
     let (profile, ridge) = Profile::fit(
         &rows,
         &model,
         device,
-        o.measurements.display().to_string(),
+        format!("{}{}", o.measurements.display(), o.scope.tag(" (", ")")),
         &bytes,
         &priors.iter().collect::<Vec<_>>(),
     )

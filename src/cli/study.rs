@@ -86,10 +86,7 @@ pub fn profiles(o: ProfilesOptions) -> Result<()> {
                 c.dataset,
                 c.metric,
                 rows.len(),
-                match nasc::validate::Scope::of(c.dataset, c.metric).note() {
-                    "" => String::new(),
-                    note => format!(", {note}"),
-                }
+                nasc::validate::Scope::of(c.dataset, c.metric).tag(", ", "")
             ),
             &bytes,
             &[],

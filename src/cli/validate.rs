@@ -27,6 +27,12 @@ pub struct Options {
     /// The space of the measurement CSV's architecture strings.
     #[arg(long, conflicts_with = "models")]
     space: Option<String>,
+    /// What of each network a row measured, for an FBNet space: `network` (the whole network,
+    /// one engine), `conv-blocks` (only the searchable ConvBlocks, as HW-NAS-Bench's FPGA
+    /// columns) or `isolated-blocks` (the sum of every block run on its own, each paying the
+    /// runtime's launch-and-synchronise round trip, as HW-NAS-Bench's Jetson TX2 columns).
+    #[arg(long, value_enum, default_value = "network")]
+    scope: nasc::validate::Scope,
     /// The layer table describing the measurement CSV's models.
     #[arg(long, value_name = "L.csv")]
     models: Option<PathBuf>,
@@ -60,7 +66,7 @@ pub fn run(o: Options) -> Result<()> {
             (None, None) => anyhow::bail!("--measurements needs --space or --models"),
         };
         let ms = nasc::study::read_measurements(path)?;
-        let rows = nasc::study::measurement_rows(path, &nets, &model, &ms)?;
+        let rows = nasc::study::measurement_rows(path, &nets, o.scope, &model, &ms)?;
         let pred: Vec<f64> = rows.iter().map(|r| r.terms.iter().sum()).collect();
         let truth: Vec<f64> = rows.iter().map(|r| r.latency_ms).collect();
         let v = Validation::of(&pred, &truth);
@@ -78,6 +84,7 @@ pub fn run(o: Options) -> Result<()> {
         });
         if o.json {
             let mut j = serde_json::to_value(&v)?;
+            j["scope"] = serde_json::to_value(o.scope)?;
             if let Some(e) = &energy {
                 j["energy"] = serde_json::to_value(e)?;
             }
@@ -85,9 +92,10 @@ pub fn run(o: Options) -> Result<()> {
         }
         // A ranking needs two rows: one gives no Spearman or Kendall (null in JSON).
         let rank = |r: f64| if r.is_finite() { format!("{r:.4}") } else { "n/a".into() };
+        let scope = o.scope.tag(" (", ")");
         let line = |what: &str, v: &Validation| {
             format!(
-                "{} on {}{what}: {} rows, Spearman {}, Kendall {}, MAPE {:.1} %, within ±10 % {:.1} %, within ±20 % {:.1} %\n",
+                "{} on {}{what}{scope}: {} rows, Spearman {}, Kendall {}, MAPE {:.1} %, within ±10 % {:.1} %, within ±20 % {:.1} %\n",
                 path.display(),
                 model.target.name,
                 v.rows,
@@ -116,10 +124,7 @@ pub fn run(o: Options) -> Result<()> {
     if o.json {
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&s)?));
     }
-    let scope = match s.scope.note() {
-        "" => String::new(),
-        note => format!(" ({note})"),
-    };
+    let scope = s.scope.tag(" (", ")");
     super::emit(&format!(
         "{} {} on {}{scope}: {} rows, Spearman {:.4} (MACs {:.4}), Kendall {:.4}, MAPE {:.1} %, within ±10 % {:.1} %\n",
         s.dataset,
