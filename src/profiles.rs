@@ -48,3 +48,27 @@ pub fn builtin(name: &str) -> Option<&'static str> {
     let name = name.strip_prefix("builtin:").unwrap_or(name);
     BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
 }
+
+/// Reads a profile: a file, or `builtin:<name>` for one shipped with nasc ([`BUILTIN`]).
+/// Errors name the file, or list the shipped names.
+pub fn read(p: &std::path::Path) -> anyhow::Result<crate::costmodel::calibrate::Profile> {
+    use anyhow::Context;
+    let text = match p.to_str().filter(|s| s.starts_with("builtin:")) {
+        Some(name) => builtin(name).map(str::to_string).with_context(|| {
+            let known: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+            format!("no shipped profile `{name}` (known: {})", known.join(", "))
+        })?,
+        None => std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?,
+    };
+    crate::costmodel::calibrate::Profile::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+}
+
+/// The model of `target` (a built-in name or a target TOML file), calibrated by `profile` (a
+/// file or `builtin:<name>`) when one is given.
+pub fn target_model(target: &str, profile: Option<&std::path::Path>) -> anyhow::Result<crate::costmodel::Model> {
+    let mut m = crate::costmodel::Model::new(crate::targets::lookup(target)?)?;
+    if let Some(p) = profile {
+        read(p)?.apply(&mut m).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+    }
+    Ok(m)
+}

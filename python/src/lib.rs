@@ -1,6 +1,6 @@
 //! Python bindings of nasc (PyO3): the `nasc._nasc` extension behind the `nasc` package.
 //!
-//! `Target` prices subnets (an architecture string of a built-in space, a graph JSON file or
+//! `Target` (optionally calibrated by a profile) prices subnets (an architecture string of a built-in space, a graph JSON file or
 //! an ONNX file) and batches of architecture strings (a NumPy array, computed in parallel
 //! without the GIL); `Target.table(space)` builds a `Table`, whose `expected` returns the
 //! expected cost under architecture logits with its exact gradients as NumPy arrays (one
@@ -30,6 +30,8 @@ fn err(e: impl std::fmt::Display) -> PyErr {
 #[pyclass(frozen, module = "nasc")]
 struct Target {
     model: Model,
+    /// The profile applied, as given (a file or `builtin:<name>`).
+    profile: Option<String>,
 }
 
 fn report_dict<'py>(py: Python<'py>, r: &nasc::costmodel::Report) -> PyResult<Bound<'py, PyDict>> {
@@ -46,22 +48,36 @@ fn report_dict<'py>(py: Python<'py>, r: &nasc::costmodel::Report) -> PyResult<Bo
 
 #[pymethods]
 impl Target {
-    /// `Target("cortex-a72")` or `Target(path="my-chip.toml")`.
+    /// `Target("cortex-a72")` or `Target(path="my-chip.toml")`, calibrated with
+    /// `profile="my-chip.profile.json"` (what `nasc calibrate` writes) or
+    /// `profile="builtin:cortex-a72/fbnet-imagenet-raspi4_latency"` (one of `nasc.profiles()`).
     #[new]
-    #[pyo3(signature = (name=None, *, path=None))]
-    fn new(name: Option<&str>, path: Option<&str>) -> PyResult<Self> {
+    #[pyo3(signature = (name=None, *, path=None, profile=None))]
+    fn new(name: Option<&str>, path: Option<&str>, profile: Option<&str>) -> PyResult<Self> {
         let t = match (name, path) {
             (Some(n), None) => nasc::targets::lookup(n).map_err(err)?,
             (None, Some(p)) => nasc::targets::Target::load(std::path::Path::new(p)).map_err(err)?,
             _ => return Err(PyValueError::new_err("give a target name or path=…, not both")),
         };
-        Ok(Target { model: Model::new(t).map_err(err)? })
+        let mut model = Model::new(t).map_err(err)?;
+        if let Some(p) = profile {
+            let path = std::path::Path::new(p);
+            let prof = nasc::profiles::read(path).map_err(|e| err(format!("{e:#}")))?;
+            prof.apply(&mut model).map_err(|e| err(format!("{p}: {e}")))?;
+        }
+        Ok(Target { model, profile: profile.map(str::to_string) })
     }
 
     /// The target's name.
     #[getter]
     fn name(&self) -> String {
         self.model.target.name.clone()
+    }
+
+    /// The calibrated profile applied, as given, or `None`.
+    #[getter]
+    fn profile(&self) -> Option<String> {
+        self.profile.clone()
     }
 
     /// Cost of one subnet of a built-in space: a dict with `latency_ms`, `energy_mj`, `macs`,
@@ -257,11 +273,18 @@ fn targets_list() -> Vec<&'static str> {
     nasc::targets::names()
 }
 
+/// Names of the calibrated profiles shipped with nasc, for `Target(…, profile="builtin:<name>")`.
+#[pyfunction]
+fn profiles_list() -> Vec<&'static str> {
+    nasc::profiles::BUILTIN.iter().map(|(n, _)| *n).collect()
+}
+
 /// The extension module.
 #[pymodule]
 fn _nasc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Target>()?;
     m.add_class::<Table>()?;
+    m.add_function(wrap_pyfunction!(profiles_list, m)?)?;
     m.add_function(wrap_pyfunction!(spaces_list, m)?)?;
     m.add_function(wrap_pyfunction!(targets_list, m)?)?;
     Ok(())

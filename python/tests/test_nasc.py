@@ -87,6 +87,35 @@ def test_cost_equals_the_cli():
     assert abs(cli["latency_ms"] - py["latency_ms"]) <= 1e-9 * py["latency_ms"]
 
 
+def test_profiles_calibrate_a_target_as_in_the_cli():
+    name = "cortex-a72/fbnet-cifar100-raspi4_latency"
+    assert name in nasc.profiles()
+    arch = "k3_e1,skip,k3_e3,k5_e6,skip,k3_e1_g2,k5_e3,k3_e6,k5_e1,skip,k3_e1,k5_e6,k3_e3,skip,k5_e1_g2,k3_e6,k5_e3,k3_e1,skip,k5_e6,k3_e3,k5_e1"
+    raw = nasc.Target("cortex-a72")
+    cal = nasc.Target("cortex-a72", profile="builtin:" + name)
+    assert raw.profile is None and cal.profile == "builtin:" + name
+    r, c = raw.cost("fbnet:cifar100", arch), cal.cost("fbnet:cifar100", arch)
+    assert c["macs"] == r["macs"] and abs(c["latency_ms"] / r["latency_ms"] - 1) > 0.05
+    # The calibrated table and batch agree with the single cost.
+    batch = cal.cost_batch("fbnet:cifar100", [arch])
+    assert abs(batch[0, 0] - c["latency_ms"]) <= 1e-9 * c["latency_ms"]
+    # A profile of another target, a missing file or an unknown name: one-line ValueErrors.
+    with pytest.raises(ValueError, match="profile for `cortex-a72`"):
+        nasc.Target("eyeriss", profile="builtin:" + name)
+    with pytest.raises(ValueError, match="nope.json: cannot read"):
+        nasc.Target("eyeriss", profile="nope.json")
+    with pytest.raises(ValueError, match="no shipped profile `builtin:nope`"):
+        nasc.Target("eyeriss", profile="builtin:nope")
+    exes = [os.path.join(ROOT, "target", d, "nasc") for d in ("release", "debug")]
+    exes = [e for e in exes if os.path.exists(e)]
+    if not exes:
+        pytest.skip("the nasc binary is not built (cargo build)")
+    args = ["cost", "-t", "cortex-a72", "--profile", "builtin:" + name, "--space", "fbnet:cifar100", "--arch", arch, "--json", "--summary"]
+    cli = json.loads(subprocess.run([exes[0], *args], check=True, capture_output=True, text=True).stdout)
+    assert abs(cli["latency_ms"] - c["latency_ms"]) <= 1e-9 * c["latency_ms"]
+    assert abs(cli["energy_mj"] - c["energy_mj"]) <= 1e-9 * c["energy_mj"]
+
+
 def test_torch_expected_cost_backward():
     try:
         import torch

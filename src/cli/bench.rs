@@ -351,7 +351,7 @@ fn bench_exits(o: ExitOptions) -> Result<()> {
         bail!("model `{}` has no early exits", g.name);
     }
     let w = o.weights.resolve(&g, w)?;
-    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
+    let model = nasc::profiles::target_model(&o.target, o.profile.as_deref())?;
     let report = nasc::costmodel::report::cost(&g, &model)?;
     let full_pred = nasc::costmodel::report::run_cost(&g, &model, None, None)?.0;
     let mut b = Bench::new(&g, &w)?;
@@ -474,7 +474,7 @@ fn all_configs(space: &dyn nasc::ir::spaces::SearchSpace, max: usize) -> Option<
 fn bench_optimize(o: OptimizeOptions) -> Result<()> {
     use rayon::prelude::*;
     let space = nasc::ir::spaces::lookup(&o.space)?;
-    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
+    let model = nasc::profiles::target_model(&o.target, o.profile.as_deref())?;
     let configs = match (o.count, all_configs(space.as_ref(), 100_000)) {
         (None, Some(all)) => all,
         (None, None) => bail!("{} has more than 100,000 architectures; give --count", o.space),
@@ -579,7 +579,7 @@ fn bench_predict(o: PredictOptions) -> Result<()> {
     if let Some(p) = &o.plot {
         nasc::validate::plot_is_png(p)?;
     }
-    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
+    let model = nasc::profiles::target_model(&o.target, o.profile.as_deref())?;
     let space = nasc::ir::spaces::lookup(&o.space)?;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(o.seed);
     let (mut pred, mut archs) = (Vec::new(), Vec::new());

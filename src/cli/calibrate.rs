@@ -65,7 +65,7 @@ pub fn run(o: Options) -> Result<()> {
         (None, Some(m)) => nasc::study::Networks::Models(m.clone()),
         (None, None) => anyhow::bail!("give --space or --models"),
     };
-    let priors = o.prior.iter().map(|p| super::model::read_profile(p)).collect::<Result<Vec<_>>>()?;
+    let priors = o.prior.iter().map(|p| nasc::profiles::read(p)).collect::<Result<Vec<_>>>()?;
     for (p, path) in priors.iter().zip(&o.prior) {
         if p.floats != model.floats {
             eprintln!(

@@ -115,7 +115,7 @@ fn strip(mut r: Report, summary: bool) -> Report {
 }
 
 pub fn run(o: Options) -> Result<()> {
-    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
+    let model = nasc::profiles::target_model(&o.target, o.profile.as_deref())?;
     if let Some(file) = &o.archs {
         let space_name = o.model.space.as_deref().expect("clap: --archs requires --space");
         let space = spaces::lookup(space_name)?;

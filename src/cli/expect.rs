@@ -207,7 +207,7 @@ fn per_param(t: &CostTable, flat: &[f64]) -> Vec<Vec<f64>> {
 }
 
 pub fn run(o: Options) -> Result<()> {
-    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
+    let model = nasc::profiles::target_model(&o.target, o.profile.as_deref())?;
     let space = spaces::lookup(&o.space)?;
     let objective = Objective::parse(&o.objective).map_err(anyhow::Error::msg)?;
     let table = CostTable::build(&o.space, space.supernet(), &model)?;

@@ -96,27 +96,6 @@ impl ModelArgs {
     }
 }
 
-/// A target's model, calibrated by a profile when one is given.
-pub fn target_model(target: &str, profile: Option<&std::path::Path>) -> Result<nasc::costmodel::Model> {
-    let mut m = nasc::costmodel::Model::new(nasc::targets::lookup(target)?)?;
-    if let Some(p) = profile {
-        read_profile(p)?.apply(&mut m).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
-    }
-    Ok(m)
-}
-
-/// Reads a profile: a file, or `builtin:<name>` for one shipped with nasc.
-pub fn read_profile(p: &std::path::Path) -> Result<nasc::costmodel::calibrate::Profile> {
-    let text = match p.to_str().filter(|s| s.starts_with("builtin:")) {
-        Some(name) => nasc::profiles::builtin(name).map(str::to_string).with_context(|| {
-            let known: Vec<&str> = nasc::profiles::BUILTIN.iter().map(|(n, _)| *n).collect();
-            format!("no shipped profile `{name}` (known: {})", known.join(", "))
-        })?,
-        None => std::fs::read_to_string(p).with_context(|| format!("{}: cannot read", p.display()))?,
-    };
-    nasc::costmodel::calibrate::Profile::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
-}
-
 /// Where a concrete model's weights come from: a safetensors file, the model file itself
 /// (ONNX carries its weights), or generated from a seed.
 #[derive(Args, Debug, Clone)]

@@ -71,7 +71,7 @@ pub struct Options {
 }
 
 pub fn run(o: Options) -> Result<()> {
-    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
+    let model = nasc::profiles::target_model(&o.target, o.profile.as_deref())?;
     let (g, w) = o.model.load_concrete_with_weights()?;
     let w = o.weights.resolve(&g, w)?;
     let r = nasc::optimize::optimize(&g, Some(&w), &model, &o.limits.limits())?;

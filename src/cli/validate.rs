@@ -58,7 +58,7 @@ pub fn run(o: Options) -> Result<()> {
     if let Some(p) = &o.plot {
         nasc::validate::plot_is_png(p)?;
     }
-    let model = super::model::target_model(&o.target, o.profile.as_deref())?;
+    let model = nasc::profiles::target_model(&o.target, o.profile.as_deref())?;
     if let Some(path) = &o.measurements {
         let nets = match (&o.space, &o.models) {
             (Some(s), _) => nasc::study::Networks::Space(s.clone()),
