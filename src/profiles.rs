@@ -68,7 +68,13 @@ pub fn read(p: &std::path::Path) -> anyhow::Result<crate::costmodel::calibrate::
 pub fn target_model(target: &str, profile: Option<&std::path::Path>) -> anyhow::Result<crate::costmodel::Model> {
     let mut m = crate::costmodel::Model::new(crate::targets::lookup(target)?)?;
     if let Some(p) = profile {
-        read(p)?.apply(&mut m).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        apply(&mut m, p)?;
     }
     Ok(m)
+}
+
+/// Calibrates `model` by the profile at `p` (a file or `builtin:<name>`); a profile of another
+/// target is an error naming it.
+pub fn apply(model: &mut crate::costmodel::Model, p: &std::path::Path) -> anyhow::Result<()> {
+    read(p)?.apply(model).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
 }

@@ -1,8 +1,8 @@
 //! Python bindings of nasc (PyO3): the `nasc._nasc` extension behind the `nasc` package.
 //!
-//! `Target` (optionally calibrated by a profile) prices subnets (an architecture string of a built-in space, a graph JSON file or
-//! an ONNX file) and batches of architecture strings (a NumPy array, computed in parallel
-//! without the GIL); `Target.table(space)` builds a `Table`, whose `expected` returns the
+//! `Target` (calibrated by a profile when given one) prices subnets (an architecture string
+//! of a built-in space, a graph JSON file or an ONNX file) and batches of architecture strings
+//! (a NumPy array, computed in parallel without the GIL); `Target.table(space)` builds a `Table`, whose `expected` returns the
 //! expected cost under architecture logits with its exact gradients as NumPy arrays (one
 //! copy per array per call). Errors are `ValueError`s with nasc's one-line messages.
 //!
@@ -61,9 +61,7 @@ impl Target {
         };
         let mut model = Model::new(t).map_err(err)?;
         if let Some(p) = profile {
-            let path = std::path::Path::new(p);
-            let prof = nasc::profiles::read(path).map_err(|e| err(format!("{e:#}")))?;
-            prof.apply(&mut model).map_err(|e| err(format!("{p}: {e}")))?;
+            nasc::profiles::apply(&mut model, std::path::Path::new(p)).map_err(|e| err(format!("{e:#}")))?;
         }
         Ok(Target { model, profile: profile.map(str::to_string) })
     }
