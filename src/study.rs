@@ -105,13 +105,25 @@ pub fn transfer_prior(data: &Path, case: &Case, sources: &[&Case]) -> Result<Opt
     Ok(prior_shape(&fits.iter().collect::<Vec<_>>()))
 }
 
+/// The Winograd output tile ncnn's rows are priced with ([`Model::winograd`]): ncnn runs dense
+/// 3×3 stride-1 float convolutions as F(2,3), F(4,3) or F(6,3) by shape, and one tile stands
+/// for all three. Over 20 draws of the few-shot study (20 networks to fit), F(2,3) raised the
+/// pooled ρ of 10 of the 11 boards and tied the 11th, against pricing them as any other
+/// convolution (RK3588 A76 0.955 → 0.974, Pi 3 0.968 → 0.977, SG2000 0.897 → 0.904); F(4,3)
+/// raised 9, and F(2,3) was ahead of it on 6 boards, behind on 3.
+pub const NCNN_WINOGRAD: u32 = 2;
+
 /// The model a case's rows are priced with: its target, with the float precision of its
 /// runtime (half precision on the ncnn boards that compute floats so,
-/// [`crate::tables::Board::fp16`]).
+/// [`crate::tables::Board::fp16`]) and, for ncnn, its Winograd convolutions
+/// ([`NCNN_WINOGRAD`]).
 pub fn case_model(case: &Case) -> Result<Model> {
     let mut model = Model::new(crate::targets::lookup(case.target)?)?;
     if case.dataset == "ncnn" && crate::tables::board(case.metric).is_some_and(|b| b.fp16) {
         model.floats = crate::ir::Precision::F16;
+    }
+    if case.dataset == "ncnn" {
+        model.winograd = NCNN_WINOGRAD;
     }
     Ok(model)
 }

@@ -243,7 +243,7 @@ fn cost_prices_a_layer_table_model_segment_by_segment() {
     // A calibrated profile applies as to any model; other commands take a one-segment model.
     let profile = "builtin:cortex-a72/ncnn-pi4-a72";
     let cal = ok(&["cost", "-t", "cortex-a72", "--profile", profile, "--models", t, "--model-name", "b"]);
-    assert!(cal.contains("(calibrated)") && cal.contains("dense"), "{cal}");
+    assert!(cal.contains("(calibrated; 3×3 convolutions as Winograd F(2,3))") && cal.contains("dense"), "{cal}");
     assert!(ok(&["show", "--models", t, "--model-name", "a"]).contains("conv2d"));
 
     // A profile's fixed energy per inference is paid once by a model of several segments.

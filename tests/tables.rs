@@ -174,7 +174,8 @@ fn study_tables_feed_calibrate_and_validate() {
     let out = ok(&["study", "tables", "--data", data().to_str().unwrap(), "-o", d]);
     assert!(out.contains("32 ncnn networks") && out.contains("480 Note10 blocks"), "{out}");
     assert!(
-        out.contains("(calibrate with --floats f16): rk3588-a76 rk3588-a55 rk3566-a55 sd855-a76 rk3568-a55"),
+        out.contains("(calibrate with --floats f16): rk3588-a76 rk3588-a55 rk3566-a55 sd855-a76 rk3568-a55")
+            && out.contains("as Winograd transforms (calibrate with --winograd 2)"),
         "{out}"
     );
     let layers_csv = dir.join("ncnn.layers.csv");
@@ -204,14 +205,17 @@ fn study_tables_feed_calibrate_and_validate() {
     ]));
     let rho = v["spearman"].as_f64().or_else(|| v[0]["spearman"].as_f64()).unwrap();
     assert!(rho > 0.9, "{v}");
-    // A board whose ncnn computes floats in half precision: the profile records it, and
-    // validating with it prices the float layers so — as the shipped profile does.
+    // A board whose ncnn computes floats in half precision, and its 3×3 convolutions as
+    // Winograd transforms: the profile records both, and validating with it prices the layers
+    // so — as the shipped profile does.
     let a76 = dir.join("ncnn-rk3588-a76.csv");
     let half = dir.join("a76.json");
     let (m, l) = (a76.to_str().unwrap(), layers_csv.to_str().unwrap());
     let h = half.to_str().unwrap();
-    ok(&["calibrate", "-t", "cortex-a76", "--measurements", m, "--models", l, "--floats", "f16", "-o", h]);
-    assert!(std::fs::read_to_string(&half).unwrap().contains(r#""floats": "f16""#));
+    let args = ["calibrate", "-t", "cortex-a76", "--measurements", m, "--models", l, "--floats", "f16"];
+    ok(&[&args[..], &["--winograd", "2", "-o", h]].concat());
+    let written = std::fs::read_to_string(&half).unwrap();
+    assert!(written.contains(r#""floats": "f16""#) && written.contains(r#""winograd": 2"#), "{written}");
     let score = |profile: &str| {
         let args = ["validate", "-t", "cortex-a76", "--profile", profile, "--measurements", m, "--models", l, "--json"];
         let v = common::json(&ok(&args));

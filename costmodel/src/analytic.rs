@@ -132,6 +132,14 @@ pub struct Model {
     /// a runtime that runs float networks in half precision (ncnn on ARMv8.2 cores), else
     /// `F32`. A profile records the one its measurements were priced with and sets it.
     pub floats: Precision,
+    /// The output tile `m` of the Winograd transform F(m×m, 3×3) the runtime runs dense 3×3
+    /// stride-1 float convolutions with on a CPU target ([`term::CONV3X3`] kernels), or 0 for a
+    /// runtime that runs them as any other k×k convolution. A tile of m×m outputs multiplies
+    /// (m + 2)² values per input and output channel pair instead of 9m², and transforms its
+    /// input and output tiles (elementwise work: about 3 and 2 operations per element of an
+    /// (m + 2)² tile, per channel). ncnn does (its `conv3x3s1_winograd63`/`43`/`23` kernels);
+    /// HW-NAS-Bench's Raspberry Pi 4 runtime does not. A profile records it and sets it.
+    pub winograd: u32,
 }
 
 /// Cost of one kernel.
@@ -196,7 +204,7 @@ impl Model {
             Some(n) => Some(Box::new(Model::new(nasc_targets::lookup(&n.host)?)?)),
             None => None,
         };
-        Ok(Model { target, host, scaling: None, floats: Precision::F32 })
+        Ok(Model { target, host, scaling: None, floats: Precision::F32, winograd: 0 })
     }
 
     /// The same model without a profile's fixed energy per inference: how to price the parts of
@@ -332,9 +340,19 @@ impl Model {
             Precision::F16 => (1.0, 0.0, 2.0, 2.0),
             Precision::F32 => (1.0, 0.0, 4.0, 4.0),
         };
-        let gemm = quantised_macs / (lanes * rate * c.fma_units as f64 * clock * threads * eff);
+        // A Winograd runtime multiplies (m + 2)² values per m×m output tile and channel pair
+        // instead of 9m², and transforms every tile of its input and output ([`Model::winograd`]).
+        let (multiplies, transforms) = match (conv3x3 && !int8, self.winograd, k.geometry) {
+            (true, m @ 1.., Some(g)) => {
+                let (m, t) = (m as f64, (m + 2) as f64 * (m + 2) as f64);
+                let tiles = (g.output_hw[0] as f64 / m).ceil() * (g.output_hw[1] as f64 / m).ceil();
+                (t / (9.0 * m * m), tiles * t * (3.0 * g.cin as f64 + 2.0 * g.cout as f64))
+            }
+            _ => (1.0, 0.0),
+        };
+        let gemm = quantised_macs * multiplies / (lanes * rate * c.fma_units as f64 * clock * threads * eff);
         let per_cycle = c.elementwise_per_cycle * if half { 2.0 } else { 1.0 };
-        let elementwise = (k.elementwise_ops as f64 + requant) / (per_cycle * clock * threads);
+        let elementwise = (k.elementwise_ops as f64 + requant + transforms) / (per_cycle * clock * threads);
         let compute = gemm + elementwise;
         let bytes = in_bytes * (k.in_elems + k.weight_elems) as f64 + out_bytes * k.out_elems as f64;
         let working_set = bytes;

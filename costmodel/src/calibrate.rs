@@ -500,6 +500,15 @@ pub struct Profile {
     /// ([`Model::floats`]); applying the profile prices them the same way. Omitted for f32.
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
     pub floats: Precision,
+    /// The Winograd output tile the measured runtime runs 3×3 stride-1 float convolutions
+    /// with, as the rows were priced ([`Model::winograd`]); applying the profile prices them
+    /// the same way. Omitted for 0 (none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub winograd: u32,
+}
+
+fn is_zero(m: &u32) -> bool {
+    *m == 0
 }
 
 impl Profile {
@@ -548,6 +557,7 @@ impl Profile {
             energy_validation,
             prior: prior.iter().map(|p| format!("{} ({}, {})", p.device, p.source, p.source_hash)).collect(),
             floats: model.floats,
+            winograd: model.winograd,
         };
         Ok((profile, ridge))
     }
@@ -596,6 +606,7 @@ impl Profile {
         }
         model.scaling = Some(self.fit.scaling());
         model.floats = self.floats;
+        model.winograd = self.winograd;
         Ok(())
     }
 }
@@ -959,22 +970,24 @@ mod tests {
     }
 
     #[test]
-    fn a_profile_records_the_float_precision_its_rows_were_priced_in_and_applies_it() {
+    fn a_profile_records_the_runtime_its_rows_were_priced_for_and_applies_it() {
         let rows = rows_from(&[1.5; term::N], 40);
         let mut half = Model::new(nasc_targets::lookup("cortex-a76").unwrap()).unwrap();
         half.floats = Precision::F16;
+        half.winograd = 2;
         let (p, _) = Profile::fit(&rows, &half, "d".into(), "s".into(), b"x", &[]).unwrap();
         let text = serde_json::to_string(&p).unwrap();
-        assert!(text.contains(r#""floats":"f16""#), "{text}");
+        assert!(text.contains(r#""floats":"f16""#) && text.contains(r#""winograd":2"#), "{text}");
         let mut m = Model::new(nasc_targets::lookup("cortex-a76").unwrap()).unwrap();
         Profile::from_json(&text).unwrap().apply(&mut m).unwrap();
-        assert_eq!(m.floats, Precision::F16);
-        // An f32 profile (every profile written before the field) says nothing and sets f32.
+        assert_eq!((m.floats, m.winograd), (Precision::F16, 2));
+        // An f32 profile without Winograd (every profile written before the fields) says
+        // nothing of either and sets both back.
         let (q, _) =
             Profile::fit(&rows, &Model::new(m.target.clone()).unwrap(), "d".into(), "s".into(), b"x", &[]).unwrap();
         let text = serde_json::to_string(&q).unwrap();
-        assert!(!text.contains("floats"), "{text}");
+        assert!(!text.contains("floats") && !text.contains("winograd"), "{text}");
         Profile::from_json(&text).unwrap().apply(&mut m).unwrap();
-        assert_eq!(m.floats, Precision::F32);
+        assert_eq!((m.floats, m.winograd), (Precision::F32, 0));
     }
 }

@@ -257,6 +257,46 @@ fn winograd_needs_channels_that_fill_whole_vectors() {
 }
 
 #[test]
+fn a_winograd_runtime_multiplies_fewer_values_and_transforms_its_tiles() {
+    use nasc_costmodel::analytic::term;
+    for plain in models().into_iter().filter(|m| m.target.cpu().is_some()) {
+        let name = plain.target.name.clone();
+        let cpu = plain.target.cpu().unwrap();
+        let clock = cpu.clock_ghz * 1e9 * cpu.threads as f64;
+        // 64 → 64 channels on a 28×28 map; F(2,3) multiplies 16 values per 2×2 tile and
+        // channel pair instead of 36, and F(4,3) 36 per 4×4 tile instead of 144.
+        let g = conv_net(64, 64, 28, 3, false);
+        let base = price(&g, &plain).terms_ms;
+        for (m, ratio) in [(2u32, 16.0 / 36.0), (4, 36.0 / 144.0)] {
+            let mut model = plain.clone();
+            model.winograd = m;
+            let t = price(&g, &model).terms_ms;
+            let r = t[term::CONV3X3] / base[term::CONV3X3];
+            assert!((r - ratio).abs() < 1e-9, "{name} F({m},3): conv3x3 {r} of the direct time");
+            // The transforms are elementwise work: 28/m tiles a side, (m + 2)² elements each,
+            // 3 operations per input channel's and 2 per output channel's.
+            let tiles = (28.0 / m as f64).ceil().powi(2);
+            let ops = tiles * ((m + 2) * (m + 2)) as f64 * (3.0 * 64.0 + 2.0 * 64.0);
+            let extra = (t[term::ELEMENTWISE] - base[term::ELEMENTWISE]) * 1e-3;
+            let want = ops / (cpu.elementwise_per_cycle * clock);
+            assert!((extra / want - 1.0).abs() < 1e-6, "{name} F({m},3): transforms {extra} s, want {want} s");
+            assert!(price(&g, &model).latency_ms < price(&g, &plain).latency_ms, "{name} F({m},3)");
+            // A stride-2 or 5×5 convolution, and an int8 3×3 one, are not transformed.
+            let mut strided = g.clone();
+            let c = strided.find("conv").unwrap();
+            strided.node_mut(c).op = Op::Conv2d(Conv2d::new(64, 3, 2));
+            for other in [conv_net(64, 64, 28, 5, false), strided] {
+                assert_eq!(price(&other, &model).terms_ms, price(&other, &plain).terms_ms, "{name}");
+            }
+            let mut q = g.clone();
+            let c = q.find("conv").unwrap();
+            q.node_mut(c).precision = nasc_ir::Precision::Int8;
+            assert_eq!(price(&q, &model).terms_ms, price(&q, &plain).terms_ms, "{name} int8");
+        }
+    }
+}
+
+#[test]
 fn half_precision_doubles_the_lanes_and_halves_the_bytes_on_cpus() {
     use nasc_costmodel::analytic::term;
     let mut memory_bound = 0;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use clap::builder::TypedValueParser;
 use clap::Args;
 use nasc::costmodel::calibrate::Profile;
 use nasc::costmodel::Model;
@@ -46,6 +47,13 @@ pub struct Options {
     /// profile records it, and every command that applies the profile prices float layers so.
     #[arg(long, value_parser = ["f32", "f16"], default_value = "f32")]
     floats: String,
+    /// The output tile m of the Winograd transform F(m×m, 3×3) the measured runtime runs dense
+    /// 3×3 stride-1 float convolutions with: 2, 4 or 6 (ncnn's kernels), or 0 for a runtime
+    /// that runs them as any other convolution. The profile records it, and every command that
+    /// applies the profile prices those convolutions so.
+    #[arg(long, default_value_t = 0, value_parser = clap::builder::PossibleValuesParser::new(["0", "2", "4", "6"])
+        .map(|s| s.parse::<u32>().expect("a listed value")))]
+    winograd: u32,
     /// The profile to write.
     #[arg(short, long, value_name = "PROFILE.json")]
     output: PathBuf,
@@ -58,6 +66,7 @@ pub fn run(o: Options) -> Result<()> {
     if o.floats == "f16" {
         model.floats = Precision::F16;
     }
+    model.winograd = o.winograd;
     let bytes = std::fs::read(&o.measurements).with_context(|| format!("{}: cannot read", o.measurements.display()))?;
     let ms = nasc::study::parse_measurements(&bytes, &o.measurements.display().to_string())?;
     let nets = match (&o.space, &o.models) {
@@ -73,6 +82,14 @@ pub fn run(o: Options) -> Result<()> {
                 path.display(),
                 p.floats.name(),
                 model.floats.name()
+            );
+        }
+        if p.winograd != model.winograd {
+            eprintln!(
+                "note: prior {} was fitted on a runtime with Winograd tile {}, this one {} (--winograd): its shape carries that difference",
+                path.display(),
+                p.winograd,
+                model.winograd
             );
         }
         if p.target != model.target.name {

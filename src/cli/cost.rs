@@ -41,12 +41,18 @@ pub struct Options {
 
 fn fmt_report(r: &Report, model: &nasc::costmodel::Model, summary: bool) -> String {
     let mut out = format!("model `{}` on {}", r.model, r.target);
-    match (model.scaling.is_some(), model.floats) {
-        (false, _) => {}
-        (true, nasc::ir::Precision::F32) => out += " (calibrated)",
-        (true, p) => {
-            out += &format!(" (calibrated; f32 layers computed in {} as the profile's runtime does)", p.name())
+    if model.scaling.is_some() {
+        let mut how = Vec::new();
+        if model.floats != nasc::ir::Precision::F32 {
+            how.push(format!("f32 layers computed in {} as the profile's runtime does", model.floats.name()));
         }
+        if model.winograd > 0 {
+            how.push(format!("3×3 convolutions as Winograd F({},3)", model.winograd));
+        }
+        out += &match how.is_empty() {
+            true => " (calibrated)".to_string(),
+            false => format!(" (calibrated; {})", how.join(", ")),
+        };
     }
     if let Some(a) = &r.arch {
         out += &format!(" (arch {a})");

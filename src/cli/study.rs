@@ -143,8 +143,10 @@ pub fn tables(o: TablesOptions) -> Result<()> {
         }
     }
     report += &format!(
-        "boards whose ncnn computes floats in half precision (calibrate with --floats f16): {}\n",
-        half.join(" ")
+        "boards whose ncnn computes floats in half precision (calibrate with --floats f16): {}\n\
+         every board runs 3×3 convolutions as Winograd transforms (calibrate with --winograd {})\n",
+        half.join(" "),
+        nasc::study::NCNN_WINOGRAD
     );
     report += &format!("{} Note10 blocks; wrote {} files to {}\n", note.len(), files.len(), o.out.display());
     super::emit(&report)
