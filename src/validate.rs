@@ -301,12 +301,17 @@ pub fn plot(path: &Path, pred: &[f64], truth: &[f64], title: &str) -> Result<()>
     crate::io::write_atomic(path, &bytes)
 }
 
-/// Rows of predictions against measurements as CSV, `arch,measured_ms,predicted_ms,error_pct`
-/// (what `nasc validate --rows-out` and `nasc bench predict --rows-out` write, and `nasc plot`
-/// draws).
-pub fn rows_csv<'a>(archs: impl IntoIterator<Item = &'a str>, measured: &[f64], predicted: &[f64]) -> Result<Vec<u8>> {
+/// Rows of predictions against measurements as CSV, `arch,measured_<unit>,predicted_<unit>,
+/// error_pct` (what `nasc validate --rows-out` and `nasc bench predict --rows-out` write, and
+/// `nasc plot` draws; `unit` is `ms` for latency, `mj` for energy).
+pub fn rows_csv<'a>(
+    archs: impl IntoIterator<Item = &'a str>,
+    measured: &[f64],
+    predicted: &[f64],
+    unit: &str,
+) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["arch", "measured_ms", "predicted_ms", "error_pct"])?;
+    w.write_record(["arch", &format!("measured_{unit}"), &format!("predicted_{unit}"), "error_pct"])?;
     for ((a, t), p) in archs.into_iter().zip(measured).zip(predicted) {
         w.write_record([a, &t.to_string(), &format!("{p:.6}"), &format!("{:.2}", 100.0 * (p - t) / t)])?;
     }

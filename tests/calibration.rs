@@ -391,6 +391,28 @@ fn shipped_profiles_are_current_and_usable() {
     assert!(e.contains("no shipped profile `builtin:nope`") && e.contains("cortex-a72/nb201-raspi4_ms"), "{e}");
 }
 
+/// `nasc validate --dataset … --rows-out` writes every public row's prediction, in the unit of
+/// the column, and the rows give back the scores it prints.
+#[test]
+fn validate_writes_the_rows_of_a_public_column() {
+    let dir = tempfile::tempdir().unwrap();
+    for (metric, unit) in [("eyeriss_latency", "ms"), ("eyeriss_energy", "mj")] {
+        let out = dir.path().join(format!("{metric}.csv"));
+        let args = ["validate", "-t", "eyeriss", "--dataset", "fbnet-cifar100", "--metric", metric, "--json"];
+        let j =
+            common::json(&ok(
+                &[&args[..], &["--data", data().to_str().unwrap(), "--rows-out", out.to_str().unwrap()]].concat()
+            ));
+        let text = std::fs::read_to_string(&out).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), format!("arch,measured_{unit},predicted_{unit},error_pct"));
+        let errors: Vec<f64> = lines.map(|l| l.rsplit(',').next().unwrap().parse().unwrap()).collect();
+        assert_eq!(errors.len() as u64, j["rows"].as_u64().unwrap());
+        let mape = errors.iter().map(|e| e.abs()).sum::<f64>() / errors.len() as f64;
+        assert!((mape - j["mape"].as_f64().unwrap()).abs() < 0.01, "{metric}: rows give MAPE {mape}, printed {j}");
+    }
+}
+
 /// A measurement CSV of an FBNet space is priced over what its rows measured (`--scope`): the
 /// same networks and numbers as the public column through `--dataset` are scored the same, a
 /// whole-network pricing of them is not, and a calibration over the right scope fits better.

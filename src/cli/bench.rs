@@ -606,7 +606,7 @@ fn bench_predict(o: PredictOptions) -> Result<()> {
         nasc::io::write_atomic(p, nasc::study::write_measurements("arch", &ms).as_bytes())?;
     }
     if let Some(p) = &o.rows_out {
-        nasc::io::write_atomic(p, &nasc::validate::rows_csv(archs.iter().map(String::as_str), &meas, &pred)?)?;
+        nasc::io::write_atomic(p, &nasc::validate::rows_csv(archs.iter().map(String::as_str), &meas, &pred, "ms")?)?;
     }
     if let Some(p) = &o.plot {
         nasc::validate::plot(p, &pred, &meas, &format!("{} on this machine vs {}", o.space, model.target.name))?;

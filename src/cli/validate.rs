@@ -42,9 +42,9 @@ pub struct Options {
     /// Also draw the predicted-vs-measured scatter plot here: SVG or PNG, after the extension.
     #[arg(long, value_name = "FILE.svg|png")]
     plot: Option<PathBuf>,
-    /// With --measurements: also write every row's prediction here
-    /// (`arch,measured_ms,predicted_ms,error_pct`).
-    #[arg(long, value_name = "ROWS.csv", requires = "measurements")]
+    /// Also write every row's prediction here (`arch,measured_ms,predicted_ms,error_pct`;
+    /// `measured_mj,predicted_mj` for an energy column of --dataset).
+    #[arg(long, value_name = "ROWS.csv")]
     rows_out: Option<PathBuf>,
     /// Directory holding the data files.
     #[arg(long, default_value = "data")]
@@ -75,7 +75,7 @@ pub fn run(o: Options) -> Result<()> {
         }
         if let Some(out) = &o.rows_out {
             let archs = ms.iter().map(|m| m.arch.as_str());
-            nasc::io::write_atomic(out, &nasc::validate::rows_csv(archs, &truth, &pred)?)?;
+            nasc::io::write_atomic(out, &nasc::validate::rows_csv(archs, &truth, &pred, "ms")?)?;
         }
         // Energy too, when every row measured it.
         let energy = rows.iter().map(|r| r.measured_energy_mj).collect::<Option<Vec<f64>>>().map(|m| {
@@ -120,6 +120,11 @@ pub fn run(o: Options) -> Result<()> {
     let (s, pred) = score(&d, &model, metric.contains("energy"))?;
     if let Some(plot) = &o.plot {
         nasc::validate::plot(plot, &pred, &d.measured, &format!("{dataset} {metric} on {}", model.target.name))?;
+    }
+    if let Some(out) = &o.rows_out {
+        let unit = if metric.contains("energy") { "mj" } else { "ms" };
+        let rows = nasc::validate::rows_csv(d.archs.iter().map(String::as_str), &d.measured, &pred, unit)?;
+        nasc::io::write_atomic(out, &rows)?;
     }
     if o.json {
         return super::emit(&format!("{}\n", serde_json::to_string_pretty(&s)?));
