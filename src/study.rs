@@ -639,23 +639,18 @@ pub fn measurement_rows(
     model: &Model,
     ms: &[Measurement],
 ) -> Result<Vec<Row>> {
-    match nets {
-        Networks::Space(s) => scope.check_space(s)?,
+    let (space, graphs) = match nets {
+        Networks::Space(s) => {
+            scope.check_space(s)?;
+            (Some(spaces::lookup(s)?), None)
+        }
         Networks::Models(_) if scope != crate::validate::Scope::Network => {
             anyhow::bail!("--scope applies to the architectures of a space (--space), not to a layer table's models")
         }
-        Networks::Models(_) => {}
-    }
-    let graphs = match nets {
-        Networks::Space(_) => None,
         Networks::Models(table) => {
             let origin = table.display().to_string();
-            Some(crate::layers::graphs(&crate::layers::read(table)?, &origin)?)
+            (None, Some(crate::layers::graphs(&crate::layers::read(table)?, &origin)?))
         }
-    };
-    let space = match nets {
-        Networks::Space(s) => Some(spaces::lookup(s)?),
-        Networks::Models(_) => None,
     };
     ms.par_iter()
         .enumerate()

@@ -84,9 +84,10 @@ impl Scope {
     /// FBNet's block names, so they need an `fbnet:` space.
     pub fn check_space(self, space: &str) -> Result<()> {
         if self != Scope::Network && !space.starts_with("fbnet") {
+            let name = clap::ValueEnum::to_possible_value(&self).expect("no scope is skipped");
             bail!(
                 "--scope {} prices FBNet blocks; space `{space}` is not an fbnet space (use --scope network)",
-                clap::ValueEnum::to_possible_value(&self).map_or_else(String::new, |v| v.get_name().to_string())
+                name.get_name()
             );
         }
         Ok(())

@@ -117,12 +117,13 @@ pub fn run(o: Options) -> Result<()> {
     };
     super::data_dir(&o.data)?;
     let d = load(&o.data, dataset, metric)?;
-    let (s, pred) = score(&d, &model, metric.contains("energy"))?;
+    let energy = metric.contains("energy");
+    let (s, pred) = score(&d, &model, energy)?;
     if let Some(plot) = &o.plot {
         nasc::validate::plot(plot, &pred, &d.measured, &format!("{dataset} {metric} on {}", model.target.name))?;
     }
     if let Some(out) = &o.rows_out {
-        let unit = if metric.contains("energy") { "mj" } else { "ms" };
+        let unit = if energy { "mj" } else { "ms" };
         let rows = nasc::validate::rows_csv(d.archs.iter().map(String::as_str), &d.measured, &pred, unit)?;
         nasc::io::write_atomic(out, &rows)?;
     }
