@@ -129,7 +129,13 @@ fn few_shot_calibration_on_ncnn_boards_stays_above_floors() {
             r.pooled.mape,
             100.0 * r.pooled.within_10
         );
+        let g = r.pooled_gap_over_macs;
+        eprintln!("  pooled ρ − MACs' ρ {:+.4}, 95 % interval [{:+.4}, {:+.4}]", g.diff, g.lo, g.hi);
         assert!(r.rows >= 25, "{board}: {} networks", r.rows);
+        // 6–12 networks a draw do not separate the model from MACs on every board (the
+        // RK3588 A55: −0.001, [−0.056, +0.042]), but no board may fall clearly under MACs.
+        assert!(g.lo <= g.diff && g.diff <= g.hi && g.hi > 0.0, "{board}: {g:?}");
+        assert!((g.diff - (r.pooled.spearman - r.pooled_spearman_macs)).abs() < 1e-12, "{board}: {g:?}");
         assert!(r.pooled.spearman >= rho_floor, "{board}: pooled ρ {} under {rho_floor}", r.pooled.spearman);
         assert!(r.pooled.mape <= mape_ceiling, "{board}: pooled MAPE {} over {mape_ceiling}", r.pooled.mape);
         // The prior from the other boards of its instruction set and float precision; the
@@ -146,6 +152,7 @@ fn few_shot_calibration_on_ncnn_boards_stays_above_floors() {
             t.pooled.mape,
             100.0 * t.pooled.within_10
         );
+        assert!(t.pooled_gap_over_macs.hi > 0.0, "{board} with the prior: {:?}", t.pooled_gap_over_macs);
         assert!(!t.sources.iter().any(|s| s == board || s == "sg2000-c906"), "{board}: {:?}", t.sources);
         let fp16 = |key: &str| nasc::tables::BOARDS.iter().find(|b| b.key == key).unwrap().fp16;
         assert!(t.sources.len() == 4 && t.sources.iter().all(|s| fp16(s) == fp16(board)), "{board}: {:?}", t.sources);
@@ -179,6 +186,11 @@ fn few_shot_calibration_stays_above_floors() {
             100.0 * r.additive_half.within_10
         );
         assert!(rho >= *rho_floor, "{} {}: ρ {rho} under {rho_floor}", case.dataset, case.metric);
+        // Thousands of rows (the Note10's 480 blocks) separate the model from MACs: the whole
+        // 95 % interval of the pooled difference is above 0 (NAS-Bench-201 on the Pi 4, the
+        // closest, +0.010 [+0.009, +0.011]).
+        let g = r.pooled_gap_over_macs;
+        assert!(g.lo > 0.0, "{} {}: pooled ρ − MACs' {g:?}", case.dataset, case.metric);
         assert!(w10 >= *within_floor, "{} {}: ±10 % {w10} under {within_floor}", case.dataset, case.metric);
         assert!(
             mape < 100.0 * (1.0 - r.uncalibrated.within_10).max(0.05) + r.uncalibrated.mape,
@@ -591,6 +603,16 @@ fn study_fewshot_from_the_cli() {
     assert_eq!(v[0]["draws"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(v[0]["transfer"]["sources"].as_array().unwrap().len(), 4, "{v}");
     assert_eq!(v[0]["scope"], "network", "{v}");
+    // The pooled ρ's distance from MACs' and its bootstrap interval, in the table and the JSON.
+    let gap = |g: &serde_json::Value| ["diff", "lo", "hi"].map(|k| g[k].as_f64().unwrap());
+    for g in [&v[0]["pooled_gap_over_macs"], &v[0]["transfer"]["pooled_gap_over_macs"]] {
+        let [diff, lo, hi] = gap(g);
+        assert!(lo <= diff && diff <= hi && hi - lo > 0.0, "{v}");
+    }
+    let [diff, lo, hi] = gap(&v[0]["pooled_gap_over_macs"]);
+    let want = v[0]["pooled"]["spearman"].as_f64().unwrap() - v[0]["pooled_spearman_macs"].as_f64().unwrap();
+    assert!((diff - want).abs() < 1e-12, "{v}");
+    assert!(row.contains(&format!("{diff:+.3} [{lo:+.3},{hi:+.3}]")), "{out}");
     assert!(!out.contains("priced over their ConvBlocks"), "{out}");
     // HW-NAS-Bench's FBNet FPGA column counts only the ConvBlocks, and the table says so.
     let out = ok(&["study", "fewshot", "--data", d, "--only", "fbnet-cifar100", "--draws", "1"]);

@@ -188,7 +188,7 @@ pub fn run(o: Options) -> Result<()> {
         o.draws
     );
     out += &format!(
-        "{:<16} {:<16} {:<14} {:>6} {:>4} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {:>7} {:>7} | {:>8} {:>7}\n",
+        "{:<16} {:<16} {:<14} {:>6} {:>4} | {:>22} {:>22} {:>20} {:>20} | {:>15} {:>24} | {:>7} {:>7} | {:>8} {:>7}\n",
         "dataset",
         "metric",
         "target",
@@ -199,16 +199,19 @@ pub fn run(o: Options) -> Result<()> {
         "MAPE %",
         "±10 % share",
         "pooled ρ (MACs)",
+        "− MACs [95 % interval]",
         "ρ MACs",
         "ρ raw",
         "add. ±10",
         "add. ρ"
     );
+    // A pooled ρ less MACs', with its bootstrap interval.
+    let gap = |g: &nasc::study::Gap| format!("{:+.3} [{:+.3},{:+.3}]", g.diff, g.lo, g.hi);
     // Mean [min,max] over draws, to `p` decimals.
     let f = |(m, lo, hi): (f64, f64, f64), p: usize| format!("{m:.prec$} [{lo:.prec$},{hi:.prec$}]", prec = p);
     for r in &results {
         out += &format!(
-            "{:<16} {:<16} {:<14} {:>6} {:>4} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {:>7.3} {:>7.3} | {:>8.3} {:>7.3}\n",
+            "{:<16} {:<16} {:<14} {:>6} {:>4} | {:>22} {:>22} {:>20} {:>20} | {:>15} {:>24} | {:>7.3} {:>7.3} | {:>8.3} {:>7.3}\n",
             r.dataset,
             r.metric,
             r.target_label(),
@@ -219,6 +222,7 @@ pub fn run(o: Options) -> Result<()> {
             f(r.spread(|v| v.mape), 1),
             f(r.spread(|v| v.within_10), 3),
             format!("{:.3} ({:.3})", r.pooled.spearman, r.pooled_spearman_macs),
+            gap(&r.pooled_gap_over_macs),
             r.spearman_macs,
             r.uncalibrated.spearman,
             r.additive_half.within_10,
@@ -235,12 +239,12 @@ pub fn run(o: Options) -> Result<()> {
     let transfer: Vec<_> = results.iter().filter_map(|r| Some((r, r.transfer.as_ref()?))).collect();
     if !transfer.is_empty() {
         out += &format!(
-            "\nthe same draws with a transfer prior (the shape of profiles fitted on this target to the other boards of the same instruction set and float precision):\n{:<16} {:<16} {:<14} | {:>22} {:>22} {:>20} {:>20} | {:>15} | prior from\n",
-            "dataset", "metric", "target", "Spearman", "Kendall", "MAPE %", "±10 % share", "pooled ρ (MACs)"
+            "\nthe same draws with a transfer prior (the shape of profiles fitted on this target to the other boards of the same instruction set and float precision):\n{:<16} {:<16} {:<14} | {:>22} {:>22} {:>20} {:>20} | {:>15} {:>24} | prior from\n",
+            "dataset", "metric", "target", "Spearman", "Kendall", "MAPE %", "±10 % share", "pooled ρ (MACs)", "− MACs [95 % interval]"
         );
         for (r, t) in transfer {
             out += &format!(
-                "{:<16} {:<16} {:<14} | {:>22} {:>22} {:>20} {:>20} | {:>15} | {}\n",
+                "{:<16} {:<16} {:<14} | {:>22} {:>22} {:>20} {:>20} | {:>15} {:>24} | {}\n",
                 r.dataset,
                 r.metric,
                 r.target_label(),
@@ -249,6 +253,7 @@ pub fn run(o: Options) -> Result<()> {
                 f(t.spread(|v| v.mape), 1),
                 f(t.spread(|v| v.within_10), 3),
                 format!("{:.3} ({:.3})", t.pooled.spearman, r.pooled_spearman_macs),
+                gap(&t.pooled_gap_over_macs),
                 t.sources.join(" ")
             );
         }
