@@ -27,7 +27,9 @@ const FLOORS: &[(Case, f64, f64)] = &[
     // over 5 draws (0.995 and 98.5 % on CIFAR-100, 97.8 % on ImageNet, over whole networks).
     (Case { dataset: "fbnet-cifar100", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.998, 0.99),
     (Case { dataset: "fbnet-imagenet", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.998, 0.99),
-    (Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.98, 0.98),
+    // 0.985 and 99.5 % over 5 draws when a stride-2 1×1 convolution read its whole input;
+    // 0.987 and 99.8 % (worst draw 0.984, 99.7 %) reading the quarter under its taps.
+    (Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.98, 0.99),
     (Case { dataset: "fbnet-imagenet", metric: "eyeriss_latency", target: "eyeriss", energy: None }, 0.99, 0.99),
     // 0.997 and 96.2 % on these 2 draws when set: the 95 % goal for table data (92.9 % before
     // the A76's per-tap depthwise overhead; 92.1 % before its pooling and DRAM figures were fitted

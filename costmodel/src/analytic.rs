@@ -7,7 +7,8 @@
 //! channels' worth per output position and tap), over `lanes × fma_units × clock × threads` times the
 //! efficiency of its class. Memory: the activations the kernel reads and writes at the level
 //! its working set fits in (L1, L2, …, DRAM) and its weights from DRAM (read once per
-//! inference). Latency = max(compute, memory) + `exposed_memory` × min(compute, memory) + a
+//! inference); a convolution strided past its kernel reads only the input rows and columns
+//! under its taps. Latency = max(compute, memory) + `exposed_memory` × min(compute, memory) + a
 //! per-kernel overhead.
 //! Standalone elementwise work runs at `elementwise_per_cycle`. An int8 convolution or dense
 //! layer multiplies `int8_speedup` times as many values per instruction and reads bytes; a
@@ -354,7 +355,18 @@ impl Model {
         let per_cycle = c.elementwise_per_cycle * if half { 2.0 } else { 1.0 };
         let elementwise = (k.elementwise_ops as f64 + requant + transforms) / (per_cycle * clock * threads);
         let compute = gemm + elementwise;
-        let bytes = in_bytes * (k.in_elems + k.weight_elems) as f64 + out_bytes * k.out_elems as f64;
+        // A convolution whose stride outruns its kernel never reads the rows and columns between
+        // its taps: a stride-2 1×1 shortcut reads a quarter of its input. Priced as reading it
+        // all, the 112×112 one of an FBNet ImageNet subnet on the Pi 4 came out 4× its measured
+        // 0.45 ms (HW-NAS-Bench's per-block table), and cheap subnets, which skip more blocks
+        // with it, over their measured time.
+        let read = match k.geometry {
+            Some(g) if matches!(k.class, Class::Conv | Class::Pointwise | Class::Grouped | Class::Depthwise) => {
+                (0..2).map(|d| (g.kernel[d] as f64 / g.stride[d].max(1) as f64).min(1.0)).product::<f64>()
+            }
+            _ => 1.0,
+        };
+        let bytes = in_bytes * (k.in_elems as f64 * read + k.weight_elems as f64) + out_bytes * k.out_elems as f64;
         let working_set = bytes;
         // The level serving the kernel: the nearest one its working set fits in.
         let level = t.memory.iter().position(|m| working_set <= m.size_kib * 1024.0);

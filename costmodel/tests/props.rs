@@ -477,3 +477,30 @@ fn weights_no_cache_holds_are_read_from_dram_once() {
     }
     assert!(memory_bound >= 3, "{memory_bound} CPU targets memory-bound on a GEMV");
 }
+
+#[test]
+fn a_convolution_strided_past_its_kernel_reads_only_the_input_under_its_taps() {
+    use nasc_costmodel::analytic::term;
+    // A 1×1 convolution on a 112×112×16 input (784 KiB in f32), as FBNet's stride-2 skip, and
+    // the same output computed at stride 1 from the quarter of the input it reads: on every CPU
+    // target the two move the same bytes, where the stride-2 one used to move the whole input.
+    let shortcut = |h: usize, stride: usize| {
+        let mut g = Graph::new("shortcut");
+        let x = g.add("x", Op::Input(Input { shape: vec![1, 16, h, h] }), &[]).unwrap();
+        let c = g.add("conv", Op::Conv2d(Conv2d::new(24, 1, stride)), &[x]).unwrap();
+        g.add("y", Op::Output, &[c]).unwrap();
+        g
+    };
+    for m in models().into_iter().filter(|m| m.target.cpu().is_some()) {
+        // Serial compute and memory, so the bytes moved show in the memory term on every core.
+        let mut t = m.target.clone();
+        t.cpu.as_mut().unwrap().exposed_memory = 1.0;
+        let m = Model::new(t).unwrap();
+        let (strided, dense) = (price(&shortcut(112, 2), &m), price(&shortcut(56, 1), &m));
+        let name = &m.target.name;
+        assert_eq!(strided.macs, dense.macs);
+        let (s, d) = (strided.terms_ms[term::MEMORY], dense.terms_ms[term::MEMORY]);
+        assert!(d > 0.0 && (s - d).abs() < 1e-9 * d, "{name}: {s} ms moving memory against {d} ms");
+        assert!((strided.latency_ms - dense.latency_ms).abs() < 1e-9 * dense.latency_ms, "{name}");
+    }
+}
