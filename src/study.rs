@@ -120,11 +120,11 @@ pub const NCNN_WINOGRAD: u32 = 2;
 /// ([`NCNN_WINOGRAD`]).
 pub fn case_model(case: &Case) -> Result<Model> {
     let mut model = Model::new(crate::targets::lookup(case.target)?)?;
-    if case.dataset == "ncnn" && crate::tables::board(case.metric).is_some_and(|b| b.fp16) {
-        model.floats = crate::ir::Precision::F16;
-    }
     if case.dataset == "ncnn" {
         model.winograd = NCNN_WINOGRAD;
+        if crate::tables::board(case.metric).is_some_and(|b| b.fp16) {
+            model.floats = crate::ir::Precision::F16;
+        }
     }
     Ok(model)
 }
@@ -343,19 +343,17 @@ pub fn gap_over_macs(pred: &[f64], macs: &[f64], truth: &[f64], network: &[usize
         stats::spearman(&pick(pred), &t) - stats::spearman(&pick(macs), &t)
     };
     let all: Vec<usize> = (0..truth.len()).collect();
-    let mut ids: Vec<usize> = network.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut rows_of = vec![Vec::new(); ids.len()];
-    for (i, n) in network.iter().enumerate() {
-        rows_of[ids.binary_search(n).expect("every network is listed")].push(i);
+    let mut by_network = std::collections::BTreeMap::<usize, Vec<usize>>::new();
+    for (i, &n) in network.iter().enumerate() {
+        by_network.entry(n).or_default().push(i);
     }
+    let rows_of: Vec<Vec<usize>> = by_network.into_values().collect();
     let mut diffs: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
         .into_par_iter()
         .map(|b| {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed.wrapping_add(b as u64));
             let rows: Vec<usize> =
-                (0..ids.len()).flat_map(|_| rows_of[rng.gen_range(0..ids.len())].iter().copied()).collect();
+                (0..rows_of.len()).flat_map(|_| rows_of[rng.gen_range(0..rows_of.len())].iter().copied()).collect();
             rho_gap(&rows)
         })
         .filter(|d: &f64| d.is_finite())

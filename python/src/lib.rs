@@ -4,7 +4,8 @@
 //! of a built-in space, a graph JSON file or an ONNX file) and batches of architecture strings
 //! (a NumPy array, computed in parallel without the GIL); `Target.table(space)` builds a
 //! `Table`, whose `expected` returns the expected cost under architecture logits with its
-//! exact gradients as NumPy arrays (one copy per array per call). Errors are `ValueError`s with nasc's one-line messages.
+//! exact gradients as NumPy arrays (one copy per array per call). Errors are `ValueError`s
+//! with nasc's one-line messages.
 //!
 //! **Architecture Invariant:** no LLVM here — the bindings use the facade without its
 //! `codegen` feature, so the wheel needs nothing but NumPy.

@@ -49,10 +49,7 @@ fn fmt_report(r: &Report, model: &nasc::costmodel::Model, summary: bool) -> Stri
         if model.winograd > 0 {
             how.push(format!("3×3 convolutions as Winograd F({},3)", model.winograd));
         }
-        out += &match how.is_empty() {
-            true => " (calibrated)".to_string(),
-            false => format!(" (calibrated; {})", how.join(", ")),
-        };
+        out += &if how.is_empty() { " (calibrated)".to_string() } else { format!(" (calibrated; {})", how.join(", ")) };
     }
     if let Some(a) = &r.arch {
         out += &format!(" (arch {a})");
