@@ -212,7 +212,7 @@ pub struct Score {
     pub rows: usize,
     /// Spearman ρ of the prediction.
     pub spearman: f64,
-    /// Kendall τ-b of the prediction (on at most 3,000 rows, evenly spaced).
+    /// Kendall τ-b of the prediction.
     pub kendall: f64,
     /// Spearman ρ of MACs on the same rows.
     pub spearman_macs: f64,
@@ -236,15 +236,13 @@ pub fn score(d: &Dataset, model: &Model, energy: bool) -> Result<(Score, Vec<f64
             Ok(if energy { energy_mj } else { latency_ms })
         })
         .collect::<Result<_>>()?;
-    let step = (d.archs.len() / 3000).max(1);
-    let sub = |v: &[f64]| v.iter().step_by(step).copied().collect::<Vec<_>>();
     let s = Score {
         dataset: d.name.clone(),
         metric: d.metric.clone(),
         target: model.target.name.clone(),
         rows: d.archs.len(),
         spearman: stats::spearman(&pred, &d.measured),
-        kendall: stats::kendall(&sub(&pred), &sub(&d.measured)),
+        kendall: stats::kendall(&pred, &d.measured),
         spearman_macs: stats::spearman(&d.macs, &d.measured),
         mape: stats::mape(&pred, &d.measured),
         within_10: stats::within(&pred, &d.measured, 0.10),
