@@ -170,8 +170,8 @@ fn few_shot_calibration_on_ncnn_boards_stays_above_floors() {
     }
 }
 
-/// The goal, ρ above MACs' on every device, judged over 20 draws (about 200 held-out
-/// networks a board, each network counted as often as it was held out): at 5 draws the RK3588
+/// The goal, ρ above MACs' on every device, judged over 20 draws (120–240 held-out
+/// rows a board, each network counted as often as it was held out): at 5 draws the RK3588
 /// A55's pooled ρ ties MACs' (−0.001), at 20 it is above by +0.013 and every board is (the
 /// smallest margins when set: RK3588 A55 +0.013, RK3566 +0.021, Snapdragon 855+ +0.022).
 #[test]
