@@ -337,10 +337,11 @@ pub const BOOTSTRAP_RESAMPLES: usize = 400;
 /// unit, and both correlations see the same resampled rows. Where a board scores 12 networks a
 /// draw, a pooled ρ a thousandth under MACs' is a tie, and this says how wide the tie is.
 pub fn gap_over_macs(pred: &[f64], macs: &[f64], truth: &[f64], network: &[usize], seed: u64) -> Gap {
+    // Spearman is Pearson of ranks: the measurements are ranked once for both correlations.
     let rho_gap = |rows: &[usize]| {
-        let pick = |v: &[f64]| rows.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-        let t = pick(truth);
-        stats::spearman(&pick(pred), &t) - stats::spearman(&pick(macs), &t)
+        let ranked = |v: &[f64]| stats::ranks(&rows.iter().map(|&i| v[i]).collect::<Vec<f64>>());
+        let t = ranked(truth);
+        stats::pearson(&ranked(pred), &t) - stats::pearson(&ranked(macs), &t)
     };
     let all: Vec<usize> = (0..truth.len()).collect();
     let mut by_network = std::collections::BTreeMap::<usize, Vec<usize>>::new();

@@ -179,7 +179,7 @@ fn over_20_draws_every_ncnn_board_ranks_above_macs() {
     for &(board, target, _, _) in BOARD_FLOORS {
         let case = Case { dataset: "ncnn", metric: board, target, energy: None };
         let r = run_case(data(), &case, 20, 20, 1, None).unwrap();
-        let gap = r.pooled.spearman - r.pooled_spearman_macs;
+        let gap = r.pooled_gap_over_macs.diff;
         eprintln!(
             "ncnn {board}, 20 draws: pooled ρ {:.4}, MACs {:.4} ({gap:+.4})",
             r.pooled.spearman, r.pooled_spearman_macs

@@ -147,11 +147,11 @@ mod tests {
 
     /// τ-b by counting every pair: the definition the fast [`kendall`] must agree with.
     fn kendall_by_pairs(a: &[f64], b: &[f64]) -> f64 {
+        // Not `(x - y).signum()`: that is 1 for equal values, never a tie.
+        let sign = |x: f64, y: f64| x.partial_cmp(&y).map_or(0, |o| o as i64);
         let (mut c, mut d, mut ta, mut tb) = (0i64, 0i64, 0i64, 0i64);
         for i in 0..a.len() {
             for j in i + 1..a.len() {
-                // Not `(a[i] - a[j]).signum()`: that is 1 for equal values, never a tie.
-                let sign = |x: f64, y: f64| x.partial_cmp(&y).map_or(0, |o| o as i64);
                 match (sign(a[i], a[j]), sign(b[i], b[j])) {
                     (0, 0) => {}
                     (0, _) => ta += 1,
