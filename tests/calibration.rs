@@ -20,16 +20,20 @@ const FLOORS: &[(Case, f64, f64)] = &[
     (Case { dataset: "nb201", metric: "eyeriss_ms", target: "eyeriss", energy: None }, 0.99, 0.95),
     (Case { dataset: "nb201", metric: "fpga_ms", target: "fpga-zc706", energy: None }, 0.99, 0.95),
     // 0.946 and 93.9 % over 5 draws before the A72's exposed memory time (`exposed_memory`);
-    // 0.979 and 99.8 % (worst draw 0.973, 99.6 %) after.
-    (Case { dataset: "fbnet-cifar100", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.97, 0.99),
+    // 0.979 and 99.8 % (worst draw 0.973, 99.6 %) after. Priced as sums of blocks each timed on
+    // its own, weights cached in the L2 when they fit and streamed from DRAM when not
+    // (`Scope::IsolatedBlocks`): 0.985 and 99.9 % (worst 0.980, 99.7 %); 0.984 and 99.9 % on
+    // these 2 draws.
+    (Case { dataset: "fbnet-cifar100", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.98, 0.995),
     (Case { dataset: "fbnet-cifar100", metric: "eyeriss_latency", target: "eyeriss", energy: None }, 0.99, 0.99),
     // Priced over the ConvBlocks the FPGA column counts (`validate::Scope`): 0.999 and 100 %
     // over 5 draws (0.995 and 98.5 % on CIFAR-100, 97.8 % on ImageNet, over whole networks).
     (Case { dataset: "fbnet-cifar100", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.998, 0.99),
     (Case { dataset: "fbnet-imagenet", metric: "fpga_latency", target: "fpga-zc706", energy: None }, 0.998, 0.99),
     // 0.985 and 99.5 % over 5 draws when a stride-2 1×1 convolution read its whole input;
-    // 0.987 and 99.8 % (worst draw 0.984, 99.7 %) reading the quarter under its taps.
-    (Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.98, 0.99),
+    // 0.987 and 99.8 % (worst draw 0.984, 99.7 %) reading the quarter under its taps; 0.987
+    // and 99.9 % (worst 0.985, 99.8 %) priced as isolated blocks; 0.986 and 99.9 % on these 2.
+    (Case { dataset: "fbnet-imagenet", metric: "raspi4_latency", target: "cortex-a72", energy: None }, 0.98, 0.995),
     (Case { dataset: "fbnet-imagenet", metric: "eyeriss_latency", target: "eyeriss", energy: None }, 0.99, 0.99),
     // 0.997 and 96.2 % on these 2 draws when set: the 95 % goal for table data (92.9 % before
     // the A76's per-tap depthwise overhead; 92.1 % before its pooling and DRAM figures were fitted
@@ -452,9 +456,11 @@ fn validate_writes_the_rows_of_a_public_column() {
 #[test]
 fn measurement_csvs_are_priced_over_the_scope_they_measured() {
     let dir = tempfile::tempdir().unwrap();
-    for (target, metric, scope) in
-        [("jetson-tx2", "edgegpu_latency", "isolated-blocks"), ("fpga-zc706", "fpga_latency", "conv-blocks")]
-    {
+    for (target, metric, scope) in [
+        ("jetson-tx2", "edgegpu_latency", "isolated-blocks"),
+        ("cortex-a72", "raspi4_latency", "isolated-blocks"),
+        ("fpga-zc706", "fpga_latency", "conv-blocks"),
+    ] {
         let d = nasc::validate::load(data(), "fbnet-cifar100", metric).unwrap();
         let csv = |rows: std::ops::Range<usize>| -> String {
             let mut s = String::from("arch,latency_ms\n");

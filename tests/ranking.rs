@@ -99,7 +99,7 @@ fn fpga_fbnet_rows_are_priced_over_their_convblocks() {
     eprintln!("fpga fbnet-cifar100 uncalibrated: MAPE {:.2} %, ±10 % {:.4}", s.mape, s.within_10);
     assert!(s.within_10 >= 0.99 && s.mape < 2.0, "MAPE {} %, ±10 % {}", s.mape, s.within_10);
     for (dataset, metric) in
-        [("fbnet-cifar100", "eyeriss_latency"), ("fbnet-imagenet", "raspi4_latency"), ("nb201", "fpga_ms")]
+        [("fbnet-cifar100", "eyeriss_latency"), ("fbnet-imagenet", "eyeriss_energy"), ("nb201", "fpga_ms")]
     {
         assert_eq!(load(data(), dataset, metric).unwrap().scope, Scope::Network, "{dataset} {metric}");
     }
@@ -178,4 +178,38 @@ fn jetson_tx2_fbnet_rows_are_sums_of_isolated_blocks() {
             assert!((terms[t] - want).abs() < 1e-9, "{arch}: term {}", term::NAMES[t]);
         }
     }
+}
+
+/// HW-NAS-Bench's Pi 4 FBNet rows are sums of blocks timed on their own too, over and over: a
+/// block whose weights fit the A72's 1 MiB L2 reads them from there, one whose weights outgrow
+/// it from DRAM on every run, in the `weights` term. A 3×-expansion block moves from cached
+/// (layer 18: 184 channels out, 843 kB) to streamed (layer 21: 352 out, 1.2 MB).
+#[test]
+fn raspberry_pi_4_fbnet_blocks_keep_weights_that_fit_the_l2() {
+    use nasc::costmodel::analytic::term;
+    use nasc::validate::{price, Scope};
+    let model = Model::new(nasc::targets::lookup("cortex-a72").unwrap()).unwrap();
+    for (dataset, metric) in [("fbnet-cifar100", "raspi4_latency"), ("fbnet-imagenet", "raspi4_latency")] {
+        assert_eq!(load(data(), dataset, metric).unwrap().scope, Scope::IsolatedBlocks, "{dataset}");
+    }
+    let space = nasc::ir::spaces::lookup("fbnet:cifar100").unwrap();
+    let with_e3_at = |layer: usize| {
+        let mut ops = ["k3_e1"; 22];
+        ops[layer] = "k3_e3";
+        space.subnet(&ops.join(",")).unwrap()
+    };
+    let (at18, at21) = (with_e3_at(18), with_e3_at(21));
+    let all_e1 = space.subnet(&["k3_e1"; 22].join(",")).unwrap();
+    let (_, _, terms_e1) = price(&all_e1, &model, Scope::IsolatedBlocks).unwrap();
+    let (whole18, _, whole18_terms) = price(&at18, &model, Scope::Network).unwrap();
+    let (alone18, _, terms18) = price(&at18, &model, Scope::IsolatedBlocks).unwrap();
+    let (_, _, terms21) = price(&at21, &model, Scope::IsolatedBlocks).unwrap();
+    // Whole networks read every weight from DRAM, in `memory`; cached blocks are cheaper.
+    assert_eq!(whole18_terms[term::WEIGHTS], 0.0);
+    assert!(alone18 < whole18, "{alone18} ms alone against {whole18} ms");
+    // The head's 1×1 convolution (352 → 1504, 2.1 MB) streams in both; the block at layer 21
+    // adds its own weights, and the one at layer 18 nothing.
+    let (w18, w21) = (terms18[term::WEIGHTS], terms21[term::WEIGHTS]);
+    assert!(w18 > 0.0 && w21 > w18, "weights term {w18} ms with e3 at 18, {w21} ms at 21");
+    assert!((w18 - terms_e1[term::WEIGHTS]).abs() < 1e-12, "{w18} ms against {} ms", terms_e1[term::WEIGHTS]);
 }

@@ -7,7 +7,7 @@
 //! channels' worth per output position and tap), over `lanes × fma_units × clock × threads` times the
 //! efficiency of its class. Memory: the activations the kernel reads and writes at the level
 //! its working set fits in (L1, L2, …, DRAM) and its weights from DRAM (read once per
-//! inference); a convolution strided past its kernel reads only the input rows and columns
+//! inference; [`WeightReads`] for a block timed on its own); a convolution strided past its kernel reads only the input rows and columns
 //! under its taps. Latency = max(compute, memory) + `exposed_memory` × min(compute, memory) + a
 //! per-kernel overhead.
 //! Standalone elementwise work runs at `elementwise_per_cycle`. An int8 convolution or dense
@@ -72,7 +72,9 @@ pub mod term {
     /// late ones weights, and the two rarely stream at the same effective bandwidth (Eyeriss
     /// FBNet-ImageNet: fitted on all rows, cross-validated ρ 0.979 with one memory term, 0.987
     /// with two). A CPU counts its weight reads in [`MEMORY`]: split there too, the 20-network
-    /// fits of the ncnn boards lost more than they gained.
+    /// fits of the ncnn boards lost more than they gained. Only a block timed on its own whose
+    /// weights outgrow the caches, and so come from DRAM on every run while its activations
+    /// stay cached, has its weight reads here ([`super::WeightReads::Streamed`]).
     pub const WEIGHTS: usize = 12;
     /// Compute of int8 dense 3×3 stride-1 convolutions on a CPU. ncnn runs them in kernels of
     /// their own (direct `conv3x3s1` int8, Winograd F(4,3) int8) that multiply in 16-bit lanes,
@@ -141,6 +143,23 @@ pub struct Model {
     /// (m + 2)² tile, per channel). ncnn does (its `conv3x3s1_winograd63`/`43`/`23` kernels);
     /// HW-NAS-Bench's Raspberry Pi 4 runtime does not. A profile records it and sets it.
     pub winograd: u32,
+    /// Where a CPU kernel's weights come from ([`WeightReads`]).
+    pub weights: WeightReads,
+}
+
+/// Where a CPU kernel reads its weights from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightReads {
+    /// Once from DRAM, counted with the activations in [`term::MEMORY`]: a batch-1 inference
+    /// of a whole network, whose other layers evict them between inferences.
+    #[default]
+    Dram,
+    /// From the cache level that holds the kernel's working set: a block timed on its own,
+    /// over and over, whose weights stay cached between runs.
+    Cached,
+    /// From DRAM, in [`term::WEIGHTS`]: a block timed on its own whose weights outgrow the
+    /// last cache level and are read from DRAM on every run.
+    Streamed,
 }
 
 /// Cost of one kernel.
@@ -205,7 +224,7 @@ impl Model {
             Some(n) => Some(Box::new(Model::new(nasc_targets::lookup(&n.host)?)?)),
             None => None,
         };
-        Ok(Model { target, host, scaling: None, floats: Precision::F32, winograd: 0 })
+        Ok(Model { target, host, scaling: None, floats: Precision::F32, winograd: 0, weights: WeightReads::Dram })
     }
 
     /// The same model without a profile's fixed energy per inference: how to price the parts of
@@ -379,10 +398,16 @@ impl Model {
         // local to the kernel on purpose: a kernel's cost depends only on the kernel, which is
         // what makes the expected-cost tables exact. A working set no cache holds already
         // streams everything, weights included, from DRAM. Each byte comes from one place, so
-        // a kernel whose working set outgrows a cache level never gets cheaper.
-        let dram_bytes = if level.is_some() { in_bytes * k.weight_elems as f64 } else { 0.0 };
+        // a kernel whose working set outgrows a cache level never gets cheaper. A block timed on
+        // its own keeps its weights cached, or streams them ([`WeightReads`]).
+        let dram_bytes = match (level, self.weights) {
+            (Some(_), WeightReads::Cached) => 0.0,
+            (None, WeightReads::Dram | WeightReads::Cached) => 0.0,
+            (Some(_), WeightReads::Dram) | (_, WeightReads::Streamed) => in_bytes * k.weight_elems as f64,
+        };
         let level_bytes = bytes - dram_bytes;
-        let memory = level_bytes / level_bw + dram_bytes / (t.dram.bandwidth_gbs * 1e9);
+        let weight_time = dram_bytes / (t.dram.bandwidth_gbs * 1e9);
+        let memory = level_bytes / level_bw + weight_time;
         let overhead = c.kernel_overhead_us * 1e-6;
         // The longer of compute and memory bounds the kernel; `exposed_memory` of the shorter
         // one is not hidden behind it. Each term keeps the share of the latency it makes up.
@@ -399,6 +424,10 @@ impl Model {
         terms[compute_index] += gemm * compute_share;
         terms[term::ELEMENTWISE] += elementwise * compute_share;
         terms[term::MEMORY] += memory * memory_share;
+        if self.weights == WeightReads::Streamed {
+            terms[term::MEMORY] -= weight_time * memory_share;
+            terms[term::WEIGHTS] += weight_time * memory_share;
+        }
         terms[term::OVERHEAD] += overhead;
         let l1_pj = t.memory.first().map_or(0.0, |m| m.pj_per_byte);
         let energy = (k.macs as f64 * t.energy.mac_pj

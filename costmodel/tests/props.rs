@@ -395,6 +395,44 @@ fn exposed_memory_adds_its_share_of_the_shorter_of_compute_and_memory() {
     assert!(field == "cpu.exposed_memory" && why.contains("between 0 and 1"), "{field}: {why}");
 }
 
+/// Where a CPU kernel reads its weights from ([`WeightReads`]): a cached kernel reads them at the
+/// level that holds its working set, which is cheaper than DRAM when memory shows in its
+/// latency; a streamed one costs what the whole-network default costs, with the DRAM weight
+/// time in a term of its own; a working set no cache holds streams everything from DRAM
+/// whatever the mode.
+#[test]
+fn weight_reads_move_weight_time_between_cache_dram_and_its_own_term() {
+    use nasc_costmodel::analytic::{term, WeightReads};
+    let with = |weights: WeightReads| {
+        let mut m = Model::new(nasc_targets::lookup("cortex-a72").unwrap()).unwrap();
+        m.weights = weights;
+        m
+    };
+    let (dram, cached, streamed) = (with(WeightReads::Dram), with(WeightReads::Cached), with(WeightReads::Streamed));
+    // In the 1 MiB L2: 552 → 352 at 4×4 (777 kB of weights, compute-bound: a quarter of its
+    // memory time shows) and 448 → 448 at 1×1 (803 kB, memory-bound). Then 256 → 4 at 56×56,
+    // 3.2 MB of activations, which no cache holds.
+    for (g, in_cache) in [
+        (conv_net(552, 352, 4, 1, false), true),
+        (conv_net(448, 448, 1, 1, false), true),
+        (conv_net(256, 4, 56, 1, false), false),
+    ] {
+        let (d, c, s) = (price(&g, &dram), price(&g, &cached), price(&g, &streamed));
+        if in_cache {
+            assert!(c.latency_ms < d.latency_ms, "cached {} ms, from DRAM {} ms", c.latency_ms, d.latency_ms);
+        } else {
+            assert_eq!((c.latency_ms, c.terms_ms), (d.latency_ms, d.terms_ms));
+        }
+        assert_eq!((d.terms_ms[term::WEIGHTS], c.terms_ms[term::WEIGHTS]), (0.0, 0.0));
+        assert!((s.latency_ms - d.latency_ms).abs() < 1e-12 * d.latency_ms);
+        assert!(s.terms_ms[term::WEIGHTS] > 0.0, "{:?}", s.terms_ms);
+        let moved = s.terms_ms[term::MEMORY] + s.terms_ms[term::WEIGHTS] - d.terms_ms[term::MEMORY];
+        assert!(moved.abs() < 1e-12 * d.latency_ms, "{:?} against {:?}", s.terms_ms, d.terms_ms);
+        let sum: f64 = s.terms_ms.iter().sum();
+        assert!((sum - s.latency_ms).abs() < 1e-12 * s.latency_ms);
+    }
+}
+
 #[test]
 fn layer_pipeline_expansions_run_at_their_depthwise_output_rate() {
     // On the FPGA's layer pipeline an expansion hands its output to the depthwise through the

@@ -29,8 +29,10 @@ pub struct Options {
     space: Option<String>,
     /// What of each network a row measured, for an FBNet space: `network` (the whole network,
     /// one engine), `conv-blocks` (only the searchable ConvBlocks, as HW-NAS-Bench's FPGA
-    /// columns) or `isolated-blocks` (the sum of every block run on its own, each paying the
-    /// runtime's launch-and-synchronise round trip, as HW-NAS-Bench's Jetson TX2 columns).
+    /// columns) or `isolated-blocks` (the sum of every block run on its own, as HW-NAS-Bench's
+    /// Raspberry Pi 4 and Jetson TX2 columns: on the TX2 each block pays the runtime's
+    /// launch-and-synchronise round trip; on a CPU a block whose weights fit the last cache
+    /// level keeps them there, and one whose weights outgrow it streams them from DRAM).
     #[arg(long, value_enum, default_value = "network")]
     scope: nasc::validate::Scope,
     /// The layer table describing the measurement CSV's models.
