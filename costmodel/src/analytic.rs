@@ -7,8 +7,8 @@
 //! channels' worth per output position and tap), over `lanes × fma_units × clock × threads` times the
 //! efficiency of its class. Memory: the activations the kernel reads and writes at the level
 //! its working set fits in (L1, L2, …, DRAM) and its weights from DRAM (read once per
-//! inference; [`WeightReads`] for a block timed on its own); a convolution strided past its kernel reads only the input rows and columns
-//! under its taps. Latency = max(compute, memory) + `exposed_memory` × min(compute, memory) + a
+//! inference; [`WeightReads`] for a block timed on its own); a convolution strided past its
+//! kernel reads only the input rows and columns under its taps. Latency = max(compute, memory) + `exposed_memory` × min(compute, memory) + a
 //! per-kernel overhead.
 //! Standalone elementwise work runs at `elementwise_per_cycle`. An int8 convolution or dense
 //! layer multiplies `int8_speedup` times as many values per instruction and reads bytes; a
@@ -73,8 +73,8 @@ pub mod term {
     /// FBNet-ImageNet: fitted on all rows, cross-validated ρ 0.979 with one memory term, 0.987
     /// with two). A CPU counts its weight reads in [`MEMORY`]: split there too, the 20-network
     /// fits of the ncnn boards lost more than they gained. Only a block timed on its own whose
-    /// weights outgrow the caches, and so come from DRAM on every run while its activations
-    /// stay cached, has its weight reads here ([`super::WeightReads::Streamed`]).
+    /// weights outgrow the last cache level, read from DRAM on every run, has its CPU weight
+    /// reads here ([`super::WeightReads::Streamed`]).
     pub const WEIGHTS: usize = 12;
     /// Compute of int8 dense 3×3 stride-1 convolutions on a CPU. ncnn runs them in kernels of
     /// their own (direct `conv3x3s1` int8, Winograd F(4,3) int8) that multiply in 16-bit lanes,
