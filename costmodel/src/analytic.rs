@@ -502,7 +502,8 @@ impl Model {
                 (outputs / (rows * cols)).ceil() * kh * kw * cin / groups
             }
         };
-        cycles / macs_per_pe + k.elementwise_ops as f64 / (rows * cols)
+        let efficiency = if k.class == Class::Depthwise { n.depthwise_efficiency } else { 1.0 };
+        cycles / (macs_per_pe * efficiency) + k.elementwise_ops as f64 / (rows * cols)
     }
 
     fn npu_kernel(&self, n: &Npu, k: &Kernel) -> Cost {

@@ -433,6 +433,26 @@ fn weight_reads_move_weight_time_between_cache_dram_and_its_own_term() {
     }
 }
 
+/// `depthwise_efficiency` slows a depthwise layer's array compute, and nothing else.
+#[test]
+fn npu_depthwise_efficiency_scales_depthwise_compute_only() {
+    use nasc_costmodel::analytic::term;
+    let tx2 = nasc_targets::lookup("jetson-tx2").unwrap();
+    let with = |eff: f64| {
+        let mut t = tx2.clone();
+        t.npu.as_mut().unwrap().depthwise_efficiency = eff;
+        Model::new(t).unwrap()
+    };
+    let (full, third) = (with(1.0), with(1.0 / 3.0));
+    let (dw, pw) = (conv_net(96, 96, 28, 3, true), conv_net(96, 96, 28, 1, false));
+    let (a, b) = (price(&dw, &full).terms_ms[term::DEPTHWISE], price(&dw, &third).terms_ms[term::DEPTHWISE]);
+    assert!(a > 0.0, "{a}");
+    // Compute is the MACs' cycles (scaled) and the fused elementwise work (not).
+    assert!(b > 2.5 * a && b < 3.0 * a, "{b} ms against {a} ms");
+    assert_eq!(price(&dw, &full).terms_ms[term::MEMORY], price(&dw, &third).terms_ms[term::MEMORY]);
+    assert_eq!(price(&pw, &full).latency_ms, price(&pw, &third).latency_ms);
+}
+
 #[test]
 fn layer_pipeline_expansions_run_at_their_depthwise_output_rate() {
     // On the FPGA's layer pipeline an expansion hands its output to the depthwise through the

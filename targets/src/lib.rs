@@ -167,6 +167,10 @@ fn two() -> f64 {
     2.0
 }
 
+fn unit() -> f64 {
+    1.0
+}
+
 fn one() -> u32 {
     1
 }
@@ -224,6 +228,11 @@ pub struct Npu {
     /// as arrays without group support do (depthwise layers keep their own mapping).
     #[serde(default)]
     pub grouped_as_dense: bool,
+    /// The share of the array's MAC rate a depthwise layer reaches, next to the other layers'
+    /// (0 < x ≤ 1; default 1): a runtime whose depthwise kernels are poorly tuned (cuDNN's and
+    /// TensorRT's on a GPU) runs them slower than its mapping says.
+    #[serde(default = "unit")]
+    pub depthwise_efficiency: f64,
     /// Depthwise layers run on a line-buffered unit beside the array, fused with the
     /// neighbouring pointwise layers (fused-layer designs): their data never leaves the chip
     /// and their compute overlaps the array's, so they cost only their invocation.
@@ -420,6 +429,12 @@ impl Target {
             }
             if n.max_kernel == 0 {
                 return err("npu.max_kernel", "must be at least 1".into());
+            }
+            if !(n.depthwise_efficiency > 0.0 && n.depthwise_efficiency <= 1.0) {
+                return err(
+                    "npu.depthwise_efficiency",
+                    format!("must be above 0 and at most 1, got {}", n.depthwise_efficiency),
+                );
             }
             nonneg("npu.register_pj_per_byte", n.register_pj_per_byte)?;
             nonneg("npu.invocation_overhead_us", n.invocation_overhead_us)?;

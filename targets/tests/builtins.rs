@@ -203,3 +203,14 @@ fn every_error_display_is_one_line() {
         err(&bad);
     }
 }
+
+#[test]
+fn depthwise_efficiency_defaults_to_one_and_must_be_a_share() {
+    let eyeriss = BUILTINS.iter().find(|(n, _)| *n == "eyeriss").unwrap().1;
+    assert_eq!(Target::from_toml(eyeriss, "t.toml").unwrap().npu().unwrap().depthwise_efficiency, 1.0);
+    assert_eq!(lookup("jetson-tx2").unwrap().npu().unwrap().depthwise_efficiency, 0.3);
+    for bad in ["0", "1.5", "-0.2"] {
+        let s = err(&eyeriss.replace("[npu]", &format!("[npu]\ndepthwise_efficiency = {bad}")));
+        assert!(s.contains("npu.depthwise_efficiency") && s.contains("above 0 and at most 1"), "{s}");
+    }
+}
