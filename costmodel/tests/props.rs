@@ -27,6 +27,13 @@ fn conv_net(cin: usize, cout: usize, h: usize, k: usize, depthwise: bool) -> Gra
     g
 }
 
+/// A built-in target's model with one field changed.
+fn tweaked(name: &str, change: impl FnOnce(&mut nasc_targets::Target)) -> Model {
+    let mut t = nasc_targets::lookup(name).unwrap();
+    change(&mut t);
+    Model::new(t).unwrap()
+}
+
 fn price(g: &Graph, m: &Model) -> Report {
     cost(g, m).unwrap()
 }
@@ -357,12 +364,7 @@ fn gemm_convolutions_are_priced_in_whole_tiles_of_gemm_rows_positions() {
 #[test]
 fn exposed_memory_adds_its_share_of_the_shorter_of_compute_and_memory() {
     use nasc_costmodel::analytic::term;
-    let a72 = nasc_targets::lookup("cortex-a72").unwrap();
-    let with = |exposed: f64| {
-        let mut t = a72.clone();
-        t.cpu.as_mut().unwrap().exposed_memory = exposed;
-        Model::new(t).unwrap()
-    };
+    let with = |exposed: f64| tweaked("cortex-a72", |t| t.cpu.as_mut().unwrap().exposed_memory = exposed);
     let (roofline, quarter, serial) = (with(0.0), with(0.25), with(1.0));
     // A compute-bound 3×3 convolution (28×28) and a memory-bound 1×1 one (56×56, 256 → 4).
     for (g, compute_term, memory_bound) in [
@@ -389,7 +391,7 @@ fn exposed_memory_adds_its_share_of_the_shorter_of_compute_and_memory() {
         assert!((sum - r1.latency_ms).abs() < 1e-9 * want, "{:?} against {} ms", r1.terms_ms, r1.latency_ms);
         assert!(r0.latency_ms < r1.latency_ms && r1.latency_ms < rs.latency_ms);
     }
-    let mut bad = a72.clone();
+    let mut bad = nasc_targets::lookup("cortex-a72").unwrap();
     bad.cpu.as_mut().unwrap().exposed_memory = 1.5;
     let (field, why) = bad.validate().unwrap_err();
     assert!(field == "cpu.exposed_memory" && why.contains("between 0 and 1"), "{field}: {why}");
@@ -437,12 +439,7 @@ fn weight_reads_move_weight_time_between_cache_dram_and_its_own_term() {
 #[test]
 fn npu_depthwise_efficiency_scales_depthwise_compute_only() {
     use nasc_costmodel::analytic::term;
-    let tx2 = nasc_targets::lookup("jetson-tx2").unwrap();
-    let with = |eff: f64| {
-        let mut t = tx2.clone();
-        t.npu.as_mut().unwrap().depthwise_efficiency = eff;
-        Model::new(t).unwrap()
-    };
+    let with = |eff: f64| tweaked("jetson-tx2", |t| t.npu.as_mut().unwrap().depthwise_efficiency = eff);
     let (full, third) = (with(1.0), with(1.0 / 3.0));
     let (dw, pw) = (conv_net(96, 96, 28, 3, true), conv_net(96, 96, 28, 1, false));
     let (a, b) = (price(&dw, &full).terms_ms[term::DEPTHWISE], price(&dw, &third).terms_ms[term::DEPTHWISE]);
@@ -500,7 +497,8 @@ fn npu_weight_traffic_has_a_term_of_its_own() {
     use nasc_costmodel::analytic::term;
     // Eyeriss moves a late 1×1 layer's 2.8 M weights and an early layer's activations through
     // DRAM: the first mostly in `weights`, the second in `memory`; the terms still add up to
-    // the latency. A CPU keeps its weight reads in `memory`.
+    // the latency. A CPU keeps its weight reads in `memory` (but for a block timed on its own
+    // whose weights it streams, `WeightReads::Streamed`).
     let eyeriss = Model::new(nasc_targets::lookup("eyeriss").unwrap()).unwrap();
     let late = price(&conv_net(352, 1984, 7, 1, false), &eyeriss);
     let early = price(&conv_net(16, 16, 112, 1, false), &eyeriss);
