@@ -130,15 +130,21 @@ pub fn price(graph: &crate::ir::Graph, model: &Model, scope: Scope) -> Result<(f
             sum(&mut r.layers.iter().filter(|l| spaces::fbnet::in_convblock(&l.name)))
         }
         Scope::IsolatedBlocks => {
-            let r = cost(graph, model)?;
-            let blocks: std::collections::BTreeSet<&str> =
-                r.layers.iter().map(|l| spaces::fbnet::block_of(&l.name)).collect();
-            let (latency, energy, mut terms) = match cpu_blocks_run_alone(graph, model)? {
-                Some(layers) => sum(&mut layers.iter()),
-                None => (r.latency_ms, r.energy_mj, r.terms_ms),
+            let blocks = |layers: &[LayerCost]| {
+                layers.iter().map(|l| spaces::fbnet::block_of(&l.name)).collect::<std::collections::BTreeSet<_>>().len()
+            };
+            let (latency, energy, mut terms, n) = match cpu_blocks_run_alone(graph, model)? {
+                Some(layers) => {
+                    let (latency, energy, terms) = sum(&mut layers.iter());
+                    (latency, energy, terms, blocks(&layers))
+                }
+                None => {
+                    let r = cost(graph, model)?;
+                    (r.latency_ms, r.energy_mj, r.terms_ms, blocks(&r.layers))
+                }
             };
             let trip = model.round_trip();
-            let n = blocks.len() as f64;
+            let n = n as f64;
             terms.iter_mut().zip(&trip.terms).for_each(|(a, b)| *a += n * b * 1e3);
             (latency + n * trip.latency_s * 1e3, energy + n * trip.energy_j * 1e3, terms)
         }

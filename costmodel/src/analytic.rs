@@ -8,8 +8,8 @@
 //! efficiency of its class. Memory: the activations the kernel reads and writes at the level
 //! its working set fits in (L1, L2, …, DRAM) and its weights from DRAM (read once per
 //! inference; [`WeightReads`] for a block timed on its own); a convolution strided past its
-//! kernel reads only the input rows and columns under its taps. Latency = max(compute, memory) + `exposed_memory` × min(compute, memory) + a
-//! per-kernel overhead.
+//! kernel reads only the input rows and columns under its taps. Latency =
+//! max(compute, memory) + `exposed_memory` × min(compute, memory) + a per-kernel overhead.
 //! Standalone elementwise work runs at `elementwise_per_cycle`. An int8 convolution or dense
 //! layer multiplies `int8_speedup` times as many values per instruction and reads bytes; a
 //! half-precision node (its own `Precision::F16`, or any f32 node of a model whose runtime
@@ -401,9 +401,8 @@ impl Model {
         // a kernel whose working set outgrows a cache level never gets cheaper. A block timed on
         // its own keeps its weights cached, or streams them ([`WeightReads`]).
         let dram_bytes = match (level, self.weights) {
-            (Some(_), WeightReads::Cached) => 0.0,
-            (None, WeightReads::Dram | WeightReads::Cached) => 0.0,
             (Some(_), WeightReads::Dram) | (_, WeightReads::Streamed) => in_bytes * k.weight_elems as f64,
+            _ => 0.0,
         };
         let level_bytes = bytes - dram_bytes;
         let weight_time = dram_bytes / (t.dram.bandwidth_gbs * 1e9);
