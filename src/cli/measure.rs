@@ -43,12 +43,13 @@ pub struct Options {
 }
 
 /// The kernels of the sweep: (channels, spatial size) pairs of CIFAR- and ImageNet-sized
-/// mobile networks × the ops those networks use.
+/// mobile networks, down to the 4×4 planes that end a CIFAR network, × the ops those networks
+/// use.
 pub fn sweep(quick: bool) -> Vec<(String, Vec<Layer>)> {
     let sizes: &[(usize, usize)] = if quick {
         &[(16, 32), (64, 8), (96, 14)]
     } else {
-        &[(16, 32), (32, 16), (64, 8), (16, 112), (24, 56), (48, 28), (96, 14), (192, 7)]
+        &[(16, 32), (32, 16), (64, 8), (184, 4), (16, 112), (24, 56), (48, 28), (96, 14), (192, 7)]
     };
     let mut out = Vec::new();
     for &(c, h) in sizes {
