@@ -1506,9 +1506,9 @@ fn depthwise_band<'ctx>(
     // up to four vectors in one block, two rows at a time — for a window of 5×5 or more, as
     // many rows as make eight accumulators, so that the long chains of multiply-adds of a
     // narrow row (one vector on the planes of 8×8 and less that end a network) do not wait on
-    // each other's latency (a 7×7 window on 192 channels of 7×7: 1.6× faster, 5×5 1.3×); longer rows at stride 1 in
-    // four rows by two vectors, as each scratch row serves up to `kh` output rows; stride 2
-    // shares scratch rows less, so it takes wider blocks instead.
+    // each other's latency (a 7×7 window on 192 channels of 7×7: 1.6× faster, 5×5 1.3×);
+    // longer rows at stride 1 in four rows by two vectors, as each scratch row serves up to
+    // `kh` output rows; stride 2 shares scratch rows less, so it takes wider blocks instead.
     let vecs = ow.div_ceil(l);
     let (rows, cols) = match (sy, vecs) {
         (_, 1..=4) if kh * kw >= 25 => ((8 / vecs).max(2), vecs),
