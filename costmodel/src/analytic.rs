@@ -422,11 +422,10 @@ impl Model {
         };
         terms[compute_index] += gemm * compute_share;
         terms[term::ELEMENTWISE] += elementwise * compute_share;
-        terms[term::MEMORY] += memory * memory_share;
-        if self.weights == WeightReads::Streamed {
-            terms[term::MEMORY] -= weight_time * memory_share;
-            terms[term::WEIGHTS] += weight_time * memory_share;
-        }
+        // Streamed weights are booked in their own term, everything else read in `memory`.
+        let streamed = if self.weights == WeightReads::Streamed { weight_time } else { 0.0 };
+        terms[term::MEMORY] += (memory - streamed) * memory_share;
+        terms[term::WEIGHTS] += streamed * memory_share;
         terms[term::OVERHEAD] += overhead;
         let l1_pj = t.memory.first().map_or(0.0, |m| m.pj_per_byte);
         let energy = (k.macs as f64 * t.energy.mac_pj
